@@ -1,0 +1,106 @@
+// swift-tools-version:6.0
+// Faxgate: fax and voicemail <-> e-mail gateway. See ARCHITECTURE.md for how the targets fit together.
+import PackageDescription
+
+let swiftSettings: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "Faxgate",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "faxgate", targets: ["faxgate"]),
+        .executable(name: "capisim", targets: ["capisim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+    ],
+    targets: [
+        // MARK: C libraries, one thin system-library target each (Debian -dev packages).
+        .systemLibrary(name: "CCapi20", providers: [.apt(["libcapi20-dev"])]),
+        .systemLibrary(name: "CTIFF", providers: [.apt(["libtiff-dev"])]),
+        .systemLibrary(name: "CCurl", providers: [.apt(["libcurl4-gnutls-dev"])]),
+        .systemLibrary(name: "CEtpan", providers: [.apt(["libetpan-dev"])]),
+        .systemLibrary(name: "CArchive", providers: [.apt(["libarchive-dev"])]),
+
+        // MARK: Libraries
+        // CAPI 2.0 messages as Swift values; no I/O. Shared by the transport and the simulator.
+        .target(name: "CapiProtocol", swiftSettings: swiftSettings),
+        // The one owner of libcapi20: a dedicated thread, messages in and out.
+        .target(name: "Capi20", dependencies: ["CCapi20", "CapiProtocol"], swiftSettings: swiftSettings),
+        // SFF/MH codec, fax pages, PDF and TIFF writers.
+        .target(name: "FaxDocument", dependencies: ["CTIFF"], swiftSettings: swiftSettings),
+        // MIME messages and SMTP submission through libcurl.
+        .target(name: "MailOut", dependencies: ["CCurl"], swiftSettings: swiftSettings),
+        // Model, configuration, plugin seams and the reception pipeline.
+        .target(
+            name: "FaxgateCore",
+            dependencies: [
+                "FaxDocument", "MailOut",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // rcapi (CAPI over TCP) controller simulator for tests and the demo.
+        .target(name: "CapiSimulator", dependencies: ["CapiProtocol"], swiftSettings: swiftSettings),
+
+        // MARK: Plugins
+        .target(
+            name: "CAPITransport",
+            dependencies: ["FaxgateCore", "Capi20", "CapiProtocol", .product(name: "Logging", package: "swift-log")],
+            path: "Plugins/CAPITransport",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SQLiteStorage",
+            dependencies: ["FaxgateCore", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Plugins/SQLiteStorage",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "BasicRedaction",
+            dependencies: ["FaxgateCore"],
+            path: "Plugins/BasicRedaction",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Executables
+        .target(
+            name: "FaxgateApp",
+            dependencies: [
+                "FaxgateCore", "CAPITransport", "SQLiteStorage", "BasicRedaction", "FaxDocument", "MailOut",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(name: "faxgate", dependencies: ["FaxgateApp"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "capisim",
+            dependencies: ["CapiSimulator", "FaxDocument", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Tests
+        .target(name: "TestSupport", dependencies: ["FaxDocument"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
+        .testTarget(name: "FaxDocumentTests", dependencies: ["FaxDocument", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "MailOutTests", dependencies: ["MailOut", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "CapiTests", dependencies: ["CapiProtocol", "Capi20", "CapiSimulator", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "FaxgateCoreTests",
+            dependencies: ["FaxgateCore", "SQLiteStorage", "BasicRedaction", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: ["FaxgateCore", "FaxDocument", "CapiSimulator", "SQLiteStorage", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,18 @@
+#!/bin/sh
+# Installs every Debian package Faxgate needs to build, run its demo and run its tests.
+# Non-interactive on purpose: CI has no terminal.
+set -eu
+export DEBIAN_FRONTEND=noninteractive
+PKGS="pkg-config libcapi20-dev libcapi20-3 libtiff-dev libtiff-tools libcurl4-gnutls-dev libetpan-dev \
+ libsqlite3-dev libarchive-dev ghostscript poppler-utils sfftobmp openssl ca-certificates \
+ dovecot-core dovecot-imapd dovecot-lmtpd postfix python3"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  # Postfix asks a debconf question on install; answer it before apt does.
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends $missing
+fi
