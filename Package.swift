@@ -83,7 +83,7 @@ let package = Package(
         .executableTarget(name: "faxgate", dependencies: ["FaxgateApp"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "capisim",
-            dependencies: ["CapiSimulator", "FaxDocument", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["CapiSimulator", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: swiftSettings
         ),
 
@@ -91,7 +91,11 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["FaxDocument"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "FaxDocumentTests", dependencies: ["FaxDocument", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "MailOutTests", dependencies: ["MailOut", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "CapiTests", dependencies: ["CapiProtocol", "Capi20", "CapiSimulator", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "CapiTests",
+            dependencies: ["CapiProtocol", "Capi20", "CapiSimulator", "CAPITransport", "FaxgateCore", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "FaxgateCoreTests",
             dependencies: ["FaxgateCore", "SQLiteStorage", "BasicRedaction", "TestSupport"],
