@@ -1,6 +1,15 @@
 import FaxDocument
 import Foundation
 
+/// Absolute path of a tool. Subprocess.swift's `resolveExecutable` currently builds candidates from
+/// `[Character]` arrays (type inference picks the wrong `split`), so the fax tests resolve names themselves.
+public func faxTool(_ name: String) throws -> String {
+    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+    let dirs: [String] = path.split(separator: ":").map { String($0) } + ["/usr/bin", "/bin"]
+    for dir in dirs where FileManager.default.isExecutableFile(atPath: dir + "/" + name) { return dir + "/" + name }
+    throw ToolError(description: "\(name) not found in PATH")
+}
+
 /// A decoded bilevel image from an external tool (sfftobmp, pdftoppm, Ghostscript).
 public struct BilevelImage: Sendable {
     public var width: Int
@@ -89,7 +98,7 @@ public let faxTestPostScript = """
 public func ghostscriptSFF(_ postScript: String, fine: Bool, in dir: TemporaryDirectory) throws -> [UInt8] {
     let ps = dir.url.appendingPathComponent("in.ps"), sff = dir.url.appendingPathComponent(fine ? "gs-fine.sff" : "gs-normal.sff")
     try postScript.write(to: ps, atomically: true, encoding: .utf8)
-    try runTool("gs", ["-q", "-dNOPAUSE", "-dBATCH", "-dSAFER", "-sDEVICE=cfax", fine ? "-r204x196" : "-r204x98",
+    try runTool(faxTool("gs"), ["-q", "-dNOPAUSE", "-dBATCH", "-dSAFER", "-sDEVICE=cfax", fine ? "-r204x196" : "-r204x98",
                        "-sOutputFile=\(sff.path)", ps.path])
     return try [UInt8](Data(contentsOf: sff))
 }
@@ -100,7 +109,7 @@ public func ghostscriptPBM(_ postScript: String, resolution: String, in dir: Tem
     try postScript.write(to: ps, atomically: true, encoding: .utf8)
     let out = dir.url.appendingPathComponent("gs-render")
     try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
-    try runTool("gs", ["-q", "-dNOPAUSE", "-dBATCH", "-dSAFER", "-sDEVICE=pbmraw", "-r\(resolution)",
+    try runTool(faxTool("gs"), ["-q", "-dNOPAUSE", "-dBATCH", "-dSAFER", "-sDEVICE=pbmraw", "-r\(resolution)",
                        "-sOutputFile=\(out.path)/p-%03d.pbm", ps.path])
     return try pbmFiles(in: out)
 }
@@ -117,6 +126,6 @@ public func sfftobmpPages(_ sff: [UInt8], keepResolution: Bool, in dir: Temporar
     try Data(sff).write(to: input)
     let out = dir.url.appendingPathComponent("sfftobmp-\(label)")
     try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
-    try runTool("sfftobmp", ["-q", "-p"] + (keepResolution ? ["-r"] : []) + [input.path, "-o", out.appendingPathComponent("page.pbm").path])
+    try runTool(faxTool("sfftobmp"), ["-q", "-p"] + (keepResolution ? ["-r"] : []) + [input.path, "-o", out.appendingPathComponent("page.pbm").path])
     return try pbmFiles(in: out)
 }
