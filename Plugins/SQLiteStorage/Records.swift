@@ -1,0 +1,68 @@
+import Foundation
+import FaxgateCore
+import GRDB
+
+/// One struct per table; the core's `CallRecord` stays free of GRDB.
+struct CallRow: Codable, FetchableRecord, MutablePersistableRecord {
+    static let databaseTableName = "call"
+    var id: Int64?
+    var direction: String
+    var kind: String
+    var state: String
+    var outcome: String?
+    var startedAt: Date
+    var endedAt: Date?
+    var callingNumber: String?
+    var calledNumber: String
+    var extensionName: String?
+    var remoteStationID: String?
+    var pages: Int?
+    var bitRate: Int?
+    var fine: Bool?
+    var reason: Int?
+    var reasonB3: Int?
+    var reasonText: String?
+    var spoolPath: String?
+    var detail: String?
+    var mailMessageID: String?
+
+    init(_ r: CallRecord) {
+        id = r.id; direction = r.direction.rawValue; kind = r.kind.rawValue; state = r.state.rawValue
+        outcome = r.outcome?.rawValue; startedAt = r.startedAt; endedAt = r.endedAt; callingNumber = r.callingNumber
+        calledNumber = r.calledNumber; extensionName = r.extensionName; remoteStationID = r.remoteStationID
+        pages = r.pages; bitRate = r.bitRate; fine = r.fine; reason = r.reason; reasonB3 = r.reasonB3
+        reasonText = r.reasonText; spoolPath = r.spoolPath; detail = r.detail; mailMessageID = r.mailMessageID
+    }
+
+    var record: CallRecord {
+        var r = CallRecord(direction: CallRecord.Direction(rawValue: direction) ?? .incoming,
+                           kind: CallRecord.Kind(rawValue: kind) ?? .fax,
+                           state: CallRecord.State(rawValue: state) ?? .received, startedAt: startedAt,
+                           callingNumber: callingNumber, calledNumber: calledNumber, extensionName: extensionName)
+        r.id = id; r.outcome = outcome.flatMap(CallRecord.Outcome.init(rawValue:)); r.endedAt = endedAt
+        r.remoteStationID = remoteStationID; r.pages = pages; r.bitRate = bitRate; r.fine = fine; r.reason = reason
+        r.reasonB3 = reasonB3; r.reasonText = reasonText; r.spoolPath = spoolPath; r.detail = detail
+        r.mailMessageID = mailMessageID
+        return r
+    }
+
+    mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+struct CallEventRow: Codable, FetchableRecord, MutablePersistableRecord {
+    static let databaseTableName = "callEvent"
+    var id: Int64?
+    var callID: Int64
+    var at: Date
+    var text: String
+    init(callID: Int64, at: Date, text: String) { self.callID = callID; self.at = at; self.text = text }
+}
+
+struct DocumentRow: Codable, FetchableRecord, MutablePersistableRecord {
+    static let databaseTableName = "document"
+    var id: Int64?
+    var callID: Int64
+    var kind: String
+    var filename: String
+    var bytes: Data
+}

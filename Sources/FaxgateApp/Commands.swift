@@ -1,0 +1,157 @@
+import ArgumentParser
+import FaxgateCore
+import Foundation
+import Logging
+
+/// `faxgate` — the gateway daemon and its admin tools.
+///
+/// SECURITY: `serve` runs as an unprivileged user (see contrib/faxgate.service); it needs the CAPI device or
+/// the rcapi host, its spool directory, and network access to the configured SMTP server only. The admin
+/// commands only read the configuration and the database; they never write to it.
+public struct FaxgateCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "faxgate",
+        abstract: "Fax and voicemail to e-mail gateway.",
+        version: FaxgateVersion.string,
+        subcommands: [Serve.self, ConfigCommand.self, Journal.self, Show.self, Version.self, Bench.self])
+    public init() {}
+}
+
+struct ConfigOption: ParsableArguments {
+    @Option(name: [.short, .long], help: "Configuration file (default: $FAXGATE_CONFIG or /etc/faxgate/faxgate.yaml).")
+    var config: String?
+
+    var path: String { config ?? ProcessInfo.processInfo.environment["FAXGATE_CONFIG"] ?? "/etc/faxgate/faxgate.yaml" }
+
+    /// Loads or prints every problem and exits 78 (EX_CONFIG), as sysexits.h says for configuration errors.
+    func loadOrExit() throws -> Configuration {
+        do {
+            return try ConfigLoader.load(path: path)
+        } catch {
+            FileHandle.standardError.write(Data((error.description + "\n").utf8))
+            throw ExitCode(78)
+        }
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the gateway until SIGTERM.")
+    @OptionGroup var options: ConfigOption
+
+    func run() async throws {
+        let config = try options.loadOrExit()
+        let redactor = try PluginRegistry.redactor(config)
+        let level = Logger.Level(rawValue: config.log.level) ?? .info
+        let redactFrom = Logger.Level(rawValue: config.log.redactFrom) ?? .info
+        LoggingSystem.bootstrap { label in
+            RedactingLogHandler(label: label, level: level, redactor: redactor, redactFrom: redactFrom)
+        }
+        var logger = Logger(label: "faxgate")
+        logger.logLevel = level
+        try await Gateway(config: config, logger: logger).run()
+    }
+}
+
+struct ConfigCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "config", abstract: "Work with the configuration.",
+                                                    subcommands: [Check.self])
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Check the configuration; print each problem with its line.")
+        @OptionGroup var options: ConfigOption
+        func run() async throws {
+            let config = try options.loadOrExit()
+            var problems: [String] = []
+            if !PluginRegistry.storageDrivers.contains(config.storage.driver) {
+                problems.append("storage.driver: unknown storage plugin '\(config.storage.driver)'")
+            }
+            do { _ = try PluginRegistry.redactor(config) } catch { problems.append("log.redaction: \(error)") }
+            if let ca = config.smtp.caFile, !FileManager.default.isReadableFile(atPath: ca) {
+                problems.append("smtp.ca_file: cannot read \(ca)")
+            }
+            if let pw = config.smtp.passwordFile, !FileManager.default.isReadableFile(atPath: pw) {
+                problems.append("smtp.password_file: cannot read \(pw)")
+            }
+            if !problems.isEmpty {
+                FileHandle.standardError.write(Data(problems.map { "\(options.path): \($0)\n" }.joined().utf8))
+                throw ExitCode(78)
+            }
+            print("\(options.path): OK — \(config.extensions.count) extension(s), transport capi/\(config.capi.driver), storage \(config.storage.driver), SMTP \(config.smtp.host):\(config.smtp.port) (\(config.smtp.security))")
+        }
+    }
+}
+
+struct Journal: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List recent calls, newest first (like faxstat -r).")
+    @OptionGroup var options: ConfigOption
+    @Option(name: .shortAndLong, help: "How many calls to list.") var limit = 50
+    @Flag(help: "One JSON object per line instead of a table.") var json = false
+
+    func run() async throws {
+        let config = try options.loadOrExit()
+        let storage = try PluginRegistry.storage(config, readOnly: true)
+        let calls = try await storage.recentCalls(limit: limit)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.dateEncodingStrategy = .iso8601
+            encoder.outputFormatting = [.sortedKeys]
+            for call in calls { print(String(decoding: try encoder.encode(call), as: UTF8.self)) }
+            return
+        }
+        print(JournalTable.render(calls))
+    }
+}
+
+struct Show: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show one call with its history (like postcat).")
+    @OptionGroup var options: ConfigOption
+    @Argument(help: "Call reference (the number in the journal and in the mail).") var id: Int64
+
+    func run() async throws {
+        let config = try options.loadOrExit()
+        let storage = try PluginRegistry.storage(config, readOnly: true)
+        guard let call = try await storage.call(id: id) else {
+            FileHandle.standardError.write(Data("no call #\(id)\n".utf8))
+            throw ExitCode(1)
+        }
+        print(JournalTable.render([call]))
+        print("")
+        for event in try await storage.events(callID: id) {
+            print("\(JournalTable.time(event.at))  \(event.text)")
+        }
+        for doc in try await storage.documents(callID: id) {
+            print("document: \(doc.filename) (\(doc.kind), \(doc.bytes.count) bytes)")
+        }
+    }
+}
+
+struct Version: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print the version of faxgate and its libraries.")
+    func run() async throws {
+        print("faxgate \(FaxgateVersion.string)")
+        for line in LibraryVersions.lines() { print("  \(line)") }
+    }
+}
+
+enum JournalTable {
+    static func time(_ d: Date) -> String {
+        let f = DateFormatter()
+        f.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        return f.string(from: d)
+    }
+
+    static func render(_ calls: [CallRecord]) -> String {
+        var rows = [["ID", "STARTED", "DIR", "CALLER", "CALLED", "EXTENSION", "PAGES", "OUTCOME", "STATE", "REASON"]]
+        for c in calls {
+            rows.append([
+                "\(c.id ?? 0)", time(c.startedAt), c.direction == .incoming ? "in" : "out", c.callingNumber ?? "-", c.calledNumber,
+                c.extensionName ?? "-", c.pages.map(String.init) ?? "-", c.outcome?.rawValue ?? "-", c.state.rawValue,
+                c.reasonText ?? "",
+            ])
+        }
+        let widths = (0..<rows[0].count).map { i in rows.map { $0[i].count }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { i, cell in i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ")
+        }.joined(separator: "\n")
+    }
+}

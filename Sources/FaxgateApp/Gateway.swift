@@ -1,0 +1,92 @@
+import FaxgateCore
+import Foundation
+import Logging
+import MailOut
+import ServiceLifecycle
+
+/// Assembles the running gateway from a configuration: storage, outbox, reception pipeline, transport —
+/// one ServiceGroup in dependency order, so SIGTERM stops the transport first (it finishes or parks the
+/// calls in flight), then the pipeline, then the outbox.
+struct Gateway {
+    let config: Configuration
+    let logger: Logger
+
+    func run() async throws {
+        signal(SIGPIPE, SIG_IGN)  // curl and libcapi20 write to sockets a peer may have closed
+        if geteuid() == 0 {
+            logger.warning("running as root; the systemd unit in contrib/ runs faxgate as an unprivileged user")
+        }
+        try FileManager.default.createDirectory(atPath: config.spoolDirectory, withIntermediateDirectories: true)
+        let storage = try PluginRegistry.storage(config)
+        try await storage.migrate()
+
+        let smtp = try Self.smtpSettings(config)
+        let sender = SMTPMailSender(settings: smtp)
+        let outbox = try Outbox(
+            directory: config.spoolDirectory + "/outbox", sender: sender,
+            settings: .init(retryInitial: .seconds(config.smtp.retryInitialSeconds), retryMax: .seconds(config.smtp.retryMaxSeconds),
+                            giveUpAfter: .seconds(config.smtp.giveUpAfterHours * 3600)),
+            logger: logger.with(label: "outbox"))
+
+        guard let from = MailboxSyntax.address(in: config.mail.from) else { throw ValidationFailure("mail.from is not an address") }
+        let hostname = config.hostname ?? ProcessInfo.processInfo.hostName
+        let pipeline = try ReceptionPipeline(
+            settings: .init(spoolDirectory: config.spoolDirectory, from: MailAddress(from.address, displayName: from.name),
+                            envelopeFrom: config.mail.envelopeFrom ?? from.address, hostname: hostname),
+            directory: ExtensionDirectory(config), storage: storage, outbox: outbox, logger: logger.with(label: "reception"))
+        await outbox.setResultHandler { envelope, delivered, detail in
+            if let call = envelope.callID { await pipeline.mailResult(callID: call, delivered: delivered, detail: detail) }
+        }
+        let transport = PluginRegistry.transport(config, handler: pipeline, logger: logger.with(label: "capi"))
+
+        logger.info("faxgate \(FaxgateVersion.string) starting", metadata: [
+            "extensions": "\(config.extensions.count)", "spool": "\(config.spoolDirectory)", "transport": "\(transport.name)",
+        ])
+        let group = ServiceGroup(configuration: .init(
+            services: [
+                .init(service: outbox),
+                .init(service: pipeline),
+                .init(service: transport),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+        logger.info("faxgate stopped")
+    }
+
+    static func smtpSettings(_ config: Configuration) throws -> SMTPSettings {
+        var password = config.smtp.password
+        if let file = config.smtp.passwordFile {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw ValidationFailure("cannot read smtp.password_file \(file)")
+            }
+            password = text.split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+        }
+        let security: SMTPSettings.Security = switch config.smtp.security {
+        case "tls": .implicitTLS
+        case "none": SMTPSettings.Security.none
+        default: .starttls
+        }
+        return SMTPSettings(host: config.smtp.host, port: config.smtp.port, security: security, username: config.smtp.username,
+                            password: password, caFile: config.smtp.caFile, heloName: config.hostname,
+                            timeoutSeconds: config.smtp.timeoutSeconds)
+    }
+}
+
+struct ValidationFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+extension Logger {
+    /// A logger for one part of the gateway; the bootstrapped handler redacts and formats it.
+    func with(label: String) -> Logger {
+        var copy = Logger(label: "faxgate.\(label)")
+        copy.logLevel = logLevel
+        return copy
+    }
+}
+
+enum FaxgateVersion {
+    static let string = "0.1.0"
+}

@@ -1,0 +1,179 @@
+import Foundation
+
+/// The whole gateway configuration, as read from one YAML file (see contrib/faxgate.yaml).
+/// Keys are snake_case in the file. Everything that is optional has a documented default.
+public struct Configuration: Sendable, Codable, Equatable {
+    /// Where received documents and the mail outbox live. Must be on a local file system.
+    public var spoolDirectory: String
+    /// Hostname used in Message-IDs and SMTP HELO. Default: the machine's host name.
+    public var hostname: String?
+    public var log: LogSettings
+    public var storage: StorageSettings
+    public var capi: CAPISettings
+    public var smtp: SMTPConfig
+    public var mail: MailSettings
+    public var extensions: [ExtensionConfig]
+    /// Name of the extension that takes calls to numbers no extension claims; nil = reject those calls.
+    public var catchAll: String?
+
+    enum CodingKeys: String, CodingKey {
+        case spoolDirectory = "spool_directory", hostname, log, storage, capi, smtp, mail, extensions
+        case catchAll = "catch_all"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        spoolDirectory = try c.decode(String.self, forKey: .spoolDirectory)
+        hostname = try c.decodeIfPresent(String.self, forKey: .hostname)
+        log = try c.decodeIfPresent(LogSettings.self, forKey: .log) ?? LogSettings()
+        storage = try c.decodeIfPresent(StorageSettings.self, forKey: .storage) ?? StorageSettings()
+        capi = try c.decodeIfPresent(CAPISettings.self, forKey: .capi) ?? CAPISettings()
+        smtp = try c.decode(SMTPConfig.self, forKey: .smtp)
+        mail = try c.decode(MailSettings.self, forKey: .mail)
+        extensions = try c.decode([ExtensionConfig].self, forKey: .extensions)
+        catchAll = try c.decodeIfPresent(String.self, forKey: .catchAll)
+    }
+}
+
+public struct LogSettings: Sendable, Codable, Equatable {
+    /// trace, debug, info, notice, warning, error, critical
+    public var level: String = "info"
+    /// Redaction rule sets applied to log lines at `redactFrom` and above. Names come from redaction plugins.
+    public var redaction: [String] = ["phone", "email"]
+    /// Lowest level whose lines are redacted. Debug lines stay raw for a developer on the machine only.
+    public var redactFrom: String = "info"
+
+    enum CodingKeys: String, CodingKey { case level, redaction, redactFrom = "redact_from" }
+    public init() {}
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        level = try c.decodeIfPresent(String.self, forKey: .level) ?? level
+        redaction = try c.decodeIfPresent([String].self, forKey: .redaction) ?? redaction
+        redactFrom = try c.decodeIfPresent(String.self, forKey: .redactFrom) ?? redactFrom
+    }
+}
+
+public struct StorageSettings: Sendable, Codable, Equatable {
+    /// Storage plugin: "sqlite" (embedded default).
+    public var driver: String = "sqlite"
+    /// SQLite database file. Default: <spool_directory>/faxgate.sqlite
+    public var path: String?
+    public init() {}
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        driver = try c.decodeIfPresent(String.self, forKey: .driver) ?? driver
+        path = try c.decodeIfPresent(String.self, forKey: .path)
+    }
+}
+
+public struct CAPISettings: Sendable, Codable, Equatable {
+    /// libcapi20 module: "standard" (kernel /dev/capi20), "rcapi" (CAPI over TCP), "fritzbox".
+    public var driver: String = "standard"
+    public var host: String?
+    /// TCP port for rcapi/fritzbox. libcapi20 keeps it in a signed short: below 32768.
+    public var port: Int?
+    /// Controllers to listen on; empty = every controller the profile reports.
+    public var controllers: [Int] = []
+    /// Also answer 3.1 kHz audio calls (CIP 4) as fax: some fax machines signal that.
+    public var answerAudioAsFax: Bool = false
+
+    enum CodingKeys: String, CodingKey { case driver, host, port, controllers, answerAudioAsFax = "answer_audio_as_fax" }
+    public init() {}
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        driver = try c.decodeIfPresent(String.self, forKey: .driver) ?? driver
+        host = try c.decodeIfPresent(String.self, forKey: .host)
+        port = try c.decodeIfPresent(Int.self, forKey: .port)
+        controllers = try c.decodeIfPresent([Int].self, forKey: .controllers) ?? []
+        answerAudioAsFax = try c.decodeIfPresent(Bool.self, forKey: .answerAudioAsFax) ?? false
+    }
+}
+
+public struct SMTPConfig: Sendable, Codable, Equatable {
+    public var host: String
+    public var port: Int
+    /// "starttls" (default), "tls" (implicit TLS, smtps) or "none" (only allowed for 127.0.0.1/localhost).
+    public var security: String = "starttls"
+    public var username: String?
+    public var password: String?
+    /// File holding the password (first line). Preferred over `password` so the config can be world-readable.
+    public var passwordFile: String?
+    /// PEM file with the CA(s) that sign the server's certificate; default: the system store.
+    public var caFile: String?
+    public var timeoutSeconds: Int = 60
+    /// Retry schedule for mail the server did not accept: first delay, doubling up to the maximum.
+    public var retryInitialSeconds: Int = 30
+    public var retryMaxSeconds: Int = 1800
+    /// After this long, a message that never got through is reported in the journal as undeliverable
+    /// and kept in spool/outbox/failed — never deleted.
+    public var giveUpAfterHours: Int = 120
+
+    enum CodingKeys: String, CodingKey {
+        case host, port, security, username, password
+        case passwordFile = "password_file", caFile = "ca_file", timeoutSeconds = "timeout_seconds"
+        case retryInitialSeconds = "retry_initial_seconds", retryMaxSeconds = "retry_max_seconds"
+        case giveUpAfterHours = "give_up_after_hours"
+    }
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        host = try c.decode(String.self, forKey: .host)
+        port = try c.decode(Int.self, forKey: .port)
+        security = try c.decodeIfPresent(String.self, forKey: .security) ?? security
+        username = try c.decodeIfPresent(String.self, forKey: .username)
+        password = try c.decodeIfPresent(String.self, forKey: .password)
+        passwordFile = try c.decodeIfPresent(String.self, forKey: .passwordFile)
+        caFile = try c.decodeIfPresent(String.self, forKey: .caFile)
+        timeoutSeconds = try c.decodeIfPresent(Int.self, forKey: .timeoutSeconds) ?? timeoutSeconds
+        retryInitialSeconds = try c.decodeIfPresent(Int.self, forKey: .retryInitialSeconds) ?? retryInitialSeconds
+        retryMaxSeconds = try c.decodeIfPresent(Int.self, forKey: .retryMaxSeconds) ?? retryMaxSeconds
+        giveUpAfterHours = try c.decodeIfPresent(Int.self, forKey: .giveUpAfterHours) ?? giveUpAfterHours
+    }
+}
+
+public struct MailSettings: Sendable, Codable, Equatable {
+    /// From header of every mail the gateway sends, e.g. "Faxgate <fax@example.com>".
+    public var from: String
+    /// Envelope sender (MAIL FROM); default: the address in `from`.
+    public var envelopeFrom: String?
+    /// Where failed receptions for numbers without an extension are reported (optional).
+    public var adminAddress: String?
+
+    enum CodingKeys: String, CodingKey { case from, envelopeFrom = "envelope_from", adminAddress = "admin_address" }
+}
+
+public struct ExtensionConfig: Sendable, Codable, Equatable {
+    public var name: String
+    /// MSNs/DDIs: single numbers ("100", "0301234567") or ranges ("120-129").
+    public var numbers: [String]
+    public var email: [String]
+    /// Attachment formats: "pdf" (default), "tiff".
+    public var formats: [String] = ["pdf"]
+    /// "de" or "en".
+    public var language: String = "de"
+    /// Our station id (CSID) sent to the remote fax, ≤ 20 characters: digits, +, space.
+    public var stationID: String?
+    /// Headline printed by the remote on pages we send (next issue); sent in the B3 config.
+    public var headline: String?
+    /// Ask for fine resolution (196 lpi).
+    public var fine: Bool = true
+    public var ringDelaySeconds: Int = 0
+
+    enum CodingKeys: String, CodingKey {
+        case name, numbers, email, formats, language, stationID = "station_id", headline, fine
+        case ringDelaySeconds = "ring_delay_seconds"
+    }
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        numbers = try c.decode([String].self, forKey: .numbers)
+        if let one = try? c.decode(String.self, forKey: .email) { email = [one] } else {
+            email = try c.decode([String].self, forKey: .email)
+        }
+        formats = try c.decodeIfPresent([String].self, forKey: .formats) ?? formats
+        language = try c.decodeIfPresent(String.self, forKey: .language) ?? language
+        stationID = try c.decodeIfPresent(String.self, forKey: .stationID)
+        headline = try c.decodeIfPresent(String.self, forKey: .headline)
+        fine = try c.decodeIfPresent(Bool.self, forKey: .fine) ?? fine
+        ringDelaySeconds = try c.decodeIfPresent(Int.self, forKey: .ringDelaySeconds) ?? 0
+    }
+}

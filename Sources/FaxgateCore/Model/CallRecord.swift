@@ -1,0 +1,82 @@
+import Foundation
+
+/// One row of the journal: a call, what became of it, and where its document is.
+/// Content never goes in here — only metadata; the document lives in the spool and in storage.
+public struct CallRecord: Sendable, Equatable, Codable {
+    public enum Direction: String, Sendable, Codable { case incoming, outgoing }
+    public enum Kind: String, Sendable, Codable { case fax, voice }
+
+    /// Where a call is in its life. Only `ReceptionPipeline` moves a record from state to state.
+    public enum State: String, Sendable, Codable, CaseIterable {
+        /// Data is arriving; a restart finds the call interrupted.
+        case receiving
+        /// Call over, document complete in the spool, not yet converted and queued for mail.
+        case received
+        /// Mail written to the durable outbox, waiting for the SMTP server to accept it.
+        case mailQueued = "mail_queued"
+        /// The SMTP server accepted the mail.
+        case mailed
+        /// The mail could not be delivered within the retry period; the document is kept.
+        case mailFailed = "mail_failed"
+        /// Refused at the door (unknown number, not a fax); nothing was received.
+        case rejected
+    }
+
+    /// What arrived, independent of mail delivery.
+    public enum Outcome: String, Sendable, Codable {
+        case complete      // every page, no error
+        case partial       // some pages, then an error
+        case failed        // nothing readable arrived
+        case rejected      // not answered on purpose
+    }
+
+    public var id: Int64?
+    public var direction: Direction
+    public var kind: Kind
+    public var state: State
+    public var outcome: Outcome?
+    public var startedAt: Date
+    public var endedAt: Date?
+    public var callingNumber: String?
+    public var calledNumber: String
+    public var extensionName: String?
+    public var remoteStationID: String?
+    public var pages: Int?
+    public var bitRate: Int?
+    public var fine: Bool?
+    public var reason: Int?
+    public var reasonB3: Int?
+    public var reasonText: String?
+    /// The received document (SFF) in the spool.
+    public var spoolPath: String?
+    /// What went wrong beyond the codes, in words (conversion problems, interrupted by restart …).
+    public var detail: String?
+    public var mailMessageID: String?
+
+    public init(direction: Direction = .incoming, kind: Kind = .fax, state: State, startedAt: Date = Date(),
+                callingNumber: String?, calledNumber: String, extensionName: String? = nil) {
+        self.direction = direction; self.kind = kind; self.state = state; self.startedAt = startedAt
+        self.callingNumber = callingNumber; self.calledNumber = calledNumber; self.extensionName = extensionName
+    }
+
+    public var durationSeconds: Double? { endedAt.map { $0.timeIntervalSince(startedAt) } }
+}
+
+/// A document derived from a call (the PDF that was mailed, the TIFF …), kept in storage.
+public struct StoredDocument: Sendable, Equatable {
+    public var callID: Int64
+    public var kind: String
+    public var filename: String
+    public var bytes: [UInt8]
+    public init(callID: Int64, kind: String, filename: String, bytes: [UInt8]) {
+        self.callID = callID; self.kind = kind; self.filename = filename; self.bytes = bytes
+    }
+}
+
+/// One line of a call's history, as `faxgate show` prints it.
+public struct CallEvent: Sendable, Equatable {
+    public var callID: Int64
+    public var at: Date
+    public var text: String
+    public init(callID: Int64, at: Date = Date(), text: String) { self.callID = callID; self.at = at; self.text = text }
+}

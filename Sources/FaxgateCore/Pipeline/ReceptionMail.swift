@@ -1,0 +1,148 @@
+import Foundation
+import MailOut
+
+/// Composes the mail that brings a received fax to its extension, in the extension's language.
+///
+/// Everything the remote sent (station id, caller number) is untrusted: it goes into headers only through
+/// MailOut's encoders, which strip line breaks and control characters.
+public struct ReceptionMail: Sendable {
+    public struct Facts: Sendable {
+        public var callID: Int64
+        public var callingNumber: String?
+        public var callingNumberRestricted: Bool
+        public var calledNumber: String
+        public var extensionName: String
+        public var remoteStationID: String?
+        public var pages: Int
+        public var fine: Bool?
+        public var bitRate: Int?
+        public var ecm: Bool?
+        public var startedAt: Date
+        public var duration: TimeInterval?
+        public var outcome: CallRecord.Outcome
+        /// Transport's reason for a failure, in words.
+        public var reasonText: String?
+        /// Decoder findings (bad lines, truncated page …).
+        public var problems: [String]
+        public init(callID: Int64, callingNumber: String?, callingNumberRestricted: Bool = false, calledNumber: String,
+                    extensionName: String, remoteStationID: String?, pages: Int, fine: Bool?, bitRate: Int?, ecm: Bool? = nil,
+                    startedAt: Date, duration: TimeInterval?, outcome: CallRecord.Outcome, reasonText: String?, problems: [String]) {
+            self.callID = callID; self.callingNumber = callingNumber; self.callingNumberRestricted = callingNumberRestricted
+            self.calledNumber = calledNumber; self.extensionName = extensionName; self.remoteStationID = remoteStationID
+            self.pages = pages; self.fine = fine; self.bitRate = bitRate; self.ecm = ecm; self.startedAt = startedAt
+            self.duration = duration; self.outcome = outcome; self.reasonText = reasonText; self.problems = problems
+        }
+    }
+
+    public var language: Extension.Language
+    public var timeZone: TimeZone
+
+    public init(language: Extension.Language, timeZone: TimeZone = .current) {
+        self.language = language; self.timeZone = timeZone
+    }
+
+    public func subject(_ f: Facts) -> String {
+        let from = caller(f)
+        switch (language, f.outcome) {
+        case (.de, .complete): return "Fax von \(from) an \(f.extensionName) (\(f.pages) \(f.pages == 1 ? "Seite" : "Seiten"))"
+        case (.en, .complete): return "Fax from \(from) to \(f.extensionName) (\(f.pages) \(f.pages == 1 ? "page" : "pages"))"
+        case (.de, .partial): return "Unvollständiges Fax von \(from) an \(f.extensionName) (\(f.pages) \(f.pages == 1 ? "Seite" : "Seiten") lesbar)"
+        case (.en, .partial): return "Incomplete fax from \(from) to \(f.extensionName) (\(f.pages) \(f.pages == 1 ? "page" : "pages") readable)"
+        case (.de, _): return "Fehlgeschlagener Faxempfang von \(from) an \(f.extensionName)"
+        case (.en, _): return "Failed fax reception from \(from) to \(f.extensionName)"
+        }
+    }
+
+    public func body(_ f: Facts) -> String {
+        let de = language == .de
+        var lines: [String] = []
+        switch f.outcome {
+        case .complete:
+            lines.append(de ? "Ein Fax ist eingegangen; es liegt dieser Nachricht bei." : "A fax has arrived; it is attached to this message.")
+        case .partial:
+            lines.append(de
+                ? "Ein Fax ist nur teilweise eingegangen. Die lesbaren Seiten liegen bei; bitten Sie den Absender, es erneut zu senden."
+                : "A fax arrived only in part. The readable pages are attached; ask the sender to send it again.")
+        case .failed, .rejected:
+            lines.append(de
+                ? "Ein Faxanruf ist eingegangen, aber es kam kein lesbares Dokument an. Bitten Sie den Absender, es erneut zu senden."
+                : "A fax call came in, but no readable document arrived. Ask the sender to send it again.")
+        }
+        lines.append("")
+        let rows: [(String, String, String)] = [
+            ("Absender (Rufnummer)", "Caller", caller(f)),
+            ("Kennung der Gegenstelle", "Remote station id", f.remoteStationID.flatMap { $0.isEmpty ? nil : $0 } ?? (de ? "keine" : "none")),
+            ("Angerufen", "Called", "\(f.calledNumber) (\(f.extensionName))"),
+            ("Seiten", "Pages", "\(f.pages)"),
+            ("Auflösung", "Resolution", resolution(f.fine)),
+            ("Übertragungsrate", "Signalling rate", f.bitRate.map { "\($0) bit/s" } ?? (de ? "unbekannt" : "unknown")),
+            ("Fehlerkorrektur (ECM)", "Error correction (ECM)", f.ecm.map { $0 ? (de ? "ja" : "yes") : (de ? "nein" : "no") } ?? (de ? "unbekannt" : "unknown")),
+            ("Dauer", "Duration", f.duration.map(duration) ?? (de ? "unbekannt" : "unknown")),
+            ("Empfangen", "Received", timestamp(f.startedAt)),
+            ("Ergebnis", "Result", result(f)),
+            ("Vorgang", "Reference", "#\(f.callID)"),
+        ]
+        let width = rows.map { (de ? $0.0 : $0.1).count }.max() ?? 0
+        for row in rows {
+            let label = de ? row.0 : row.1
+            lines.append("\(label):\(String(repeating: " ", count: width - label.count + 1))\(row.2)")
+        }
+        if !f.problems.isEmpty {
+            lines.append("")
+            lines.append(de ? "Hinweise zum Dokument:" : "Notes on the document:")
+            lines += f.problems.map { "  - \($0)" }
+        }
+        lines.append("")
+        lines.append("-- ")
+        lines.append(de ? "Faxgate – automatisch erzeugte Nachricht" : "Faxgate – automatically generated message")
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    func caller(_ f: Facts) -> String {
+        if f.callingNumberRestricted { return language == .de ? "unterdrückte Nummer" : "withheld number" }
+        guard let n = f.callingNumber, !n.isEmpty else { return language == .de ? "unbekannt" : "unknown" }
+        return n
+    }
+
+    func resolution(_ fine: Bool?) -> String {
+        switch (fine, language) {
+        case (true?, .de): return "fein (204 × 196 dpi)"
+        case (true?, .en): return "fine (204 × 196 dpi)"
+        case (false?, .de): return "normal (204 × 98 dpi)"
+        case (false?, .en): return "normal (204 × 98 dpi)"
+        case (nil, .de): return "unbekannt"
+        case (nil, .en): return "unknown"
+        }
+    }
+
+    func result(_ f: Facts) -> String {
+        switch f.outcome {
+        case .complete: return language == .de ? "vollständig empfangen" : "received completely"
+        case .partial, .failed, .rejected:
+            let reason = f.reasonText ?? (language == .de ? "Grund unbekannt" : "reason unknown")
+            return (language == .de ? "abgebrochen: " : "interrupted: ") + reason
+        }
+    }
+
+    func duration(_ seconds: TimeInterval) -> String {
+        let s = Int(seconds.rounded())
+        return s >= 60 ? "\(s / 60) min \(s % 60) s" : "\(s) s"
+    }
+
+    func timestamp(_ date: Date) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: language == .de ? "de_DE" : "en_GB")
+        f.timeZone = timeZone
+        f.dateFormat = language == .de ? "dd.MM.yyyy HH:mm:ss zzz" : "yyyy-MM-dd HH:mm:ss zzz"
+        return f.string(from: date)
+    }
+
+    /// File name stem for attachments: fax-<date>-<caller digits>.
+    public func attachmentStem(_ f: Facts) -> String {
+        let f2 = DateFormatter()
+        f2.timeZone = timeZone
+        f2.dateFormat = "yyyyMMdd-HHmmss"
+        let digits = f.callingNumberRestricted ? "" : (f.callingNumber ?? "").filter { $0.isNumber || $0 == "+" }
+        return "fax-\(f2.string(from: f.startedAt))" + (digits.isEmpty ? "" : "-\(digits)")
+    }
+}

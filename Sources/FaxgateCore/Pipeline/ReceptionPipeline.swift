@@ -1,0 +1,237 @@
+import FaxDocument
+import Foundation
+import Logging
+import MailOut
+import ServiceLifecycle
+
+/// Follows a received fax from the call to the outbox: routing, journal, spool, SFF → PDF/TIFF, mail.
+///
+/// The transport calls `decide` / `faxConnected` / `callEnded`; every finished call is then converted and
+/// queued for mail by `run()`, one at a time. On start, `run()` first picks up what a previous run left:
+/// receptions that ended but were not yet mailed, and receptions interrupted by a crash or power cut.
+/// Nothing is deleted here: the SFF stays in the spool until retention removes it.
+public actor ReceptionPipeline: ReceptionHandler, Service {
+    public struct Settings: Sendable {
+        public var spoolDirectory: String
+        public var from: MailAddress
+        public var envelopeFrom: String
+        public var hostname: String
+        public var rejectUnknownNumbers: Bool
+        public init(spoolDirectory: String, from: MailAddress, envelopeFrom: String, hostname: String, rejectUnknownNumbers: Bool = true) {
+            self.spoolDirectory = spoolDirectory; self.from = from; self.envelopeFrom = envelopeFrom
+            self.hostname = hostname; self.rejectUnknownNumbers = rejectUnknownNumbers
+        }
+    }
+
+    private let settings: Settings
+    private let directory: ExtensionDirectory
+    private let storage: any Storage
+    private let outbox: Outbox
+    private let logger: Logger
+    private let work: AsyncStream<Int64>
+    private let workContinuation: AsyncStream<Int64>.Continuation
+    /// Per call, what only the transport knew at the start (CLIR is not a journal column).
+    private var restricted: [Int64: Bool] = [:]
+    private var ecm: [Int64: Bool] = [:]
+
+    public var incomingDirectory: String { settings.spoolDirectory + "/incoming" }
+
+    public init(settings: Settings, directory: ExtensionDirectory, storage: any Storage, outbox: Outbox, logger: Logger) throws {
+        self.settings = settings; self.directory = directory; self.storage = storage; self.outbox = outbox; self.logger = logger
+        (work, workContinuation) = AsyncStream.makeStream(of: Int64.self)
+        try FileManager.default.createDirectory(atPath: settings.spoolDirectory + "/incoming", withIntermediateDirectories: true)
+    }
+
+    // MARK: - ReceptionHandler
+
+    public func decide(_ call: IncomingCall) async -> CallDecision {
+        let match = directory.route(calledNumber: call.calledNumber)
+        let ext: Extension
+        switch match {
+        case .number(let e), .catchAll(let e): ext = e
+        case .none:
+            var record = CallRecord(state: .rejected, callingNumber: call.callingNumber, calledNumber: call.calledNumber)
+            record.outcome = .rejected
+            record.endedAt = Date()
+            record.reasonText = "no extension for called number \(call.calledNumber)"
+            let saved = try? await storage.insertCall(record, event: "rejected: no extension for this number")
+            logger.notice("call rejected: no extension for called number \(call.calledNumber)",
+                          metadata: ["call": "\(saved?.id ?? 0)", "caller": "\(call.callingNumber ?? "-")"])
+            return settings.rejectUnknownNumbers ? .reject(.unallocatedNumber) : .ignore
+        }
+        do {
+            var record = CallRecord(state: .receiving, callingNumber: call.callingNumber, calledNumber: call.calledNumber,
+                                    extensionName: ext.name)
+            let via = if case .catchAll = match { " (catch-all)" } else { "" }
+            record = try await storage.insertCall(record, event: "answering as fax for extension \(ext.name)\(via)")
+            let id = record.id!
+            let path = "\(incomingDirectory)/\(id).sff"
+            let spool = try ReceptionSpoolFile(path: path)
+            record.spoolPath = path
+            try await storage.updateCall(record, event: "spooling to \(path)")
+            restricted[id] = call.callingNumberRestricted
+            logger.info("answering fax call", metadata: [
+                "call": "\(id)", "extension": "\(ext.name)", "caller": "\(call.callingNumber ?? "-")", "called": "\(call.calledNumber)",
+            ])
+            return .answerFax(FaxAnswer(receptionID: id, stationID: ext.stationID, headline: ext.headline, fine: ext.fine,
+                                        ringDelay: .seconds(ext.ringDelaySeconds), spool: spool))
+        } catch {
+            // Without a journal row and a spool file we could lose the document: let the caller try again later.
+            logger.error("cannot prepare reception, answering busy: \(error)")
+            return .reject(.busy)
+        }
+    }
+
+    public func faxConnected(receptionID: Int64, info: FaxSessionInfo) async {
+        guard var record = try? await storage.call(id: receptionID) else { return }
+        record.remoteStationID = info.remoteStationID
+        record.bitRate = info.bitRate
+        record.fine = info.fine
+        if let e = info.ecm { ecm[receptionID] = e }
+        try? await storage.updateCall(record, event: "fax session up: \(info.bitRate ?? 0) bit/s")
+        logger.info("fax session up", metadata: ["call": "\(receptionID)", "rate": "\(info.bitRate ?? 0)",
+                                                 "remote": "\(info.remoteStationID ?? "")"])
+    }
+
+    public func callEnded(receptionID: Int64, end: CallEnd) async {
+        do {
+            guard var record = try await storage.call(id: receptionID) else { return }
+            record.endedAt = Date()
+            record.reason = end.reason
+            record.reasonB3 = end.reasonB3
+            record.reasonText = end.text
+            if let sid = end.session.remoteStationID, !sid.isEmpty { record.remoteStationID = sid }
+            if let rate = end.session.bitRate { record.bitRate = rate }
+            if let fine = end.session.fine { record.fine = fine }
+            record.pages = end.session.pages
+            record.outcome = end.succeeded ? .complete : .partial  // refined after decoding
+            record.state = .received
+            try await storage.updateCall(record, event: "call ended: \(end.text)")
+            logger.info("call ended: \(end.text)", metadata: ["call": "\(receptionID)", "pages": "\(end.session.pages ?? 0)"])
+            workContinuation.yield(receptionID)
+        } catch {
+            // The spool file and the 'receiving' row survive; the next start processes it as interrupted.
+            logger.error("cannot record end of call: \(error)", metadata: ["call": "\(receptionID)"])
+        }
+    }
+
+    // MARK: - Service
+
+    public func run() async throws {
+        let leftovers = try await storage.calls(in: [.receiving, .received])
+        for record in leftovers {
+            guard let id = record.id else { continue }
+            if record.state == .receiving {
+                var r = record
+                r.state = .received
+                r.endedAt = r.endedAt ?? Date()
+                r.reasonText = r.reasonText ?? "reception interrupted (gateway stopped during the call)"
+                r.outcome = .partial
+                try await storage.updateCall(r, event: "found interrupted at start; processing what arrived")
+            }
+            logger.notice("resuming reception left by a previous run", metadata: ["call": "\(id)"])
+            workContinuation.yield(id)
+        }
+        await withGracefulShutdownHandler {
+            for await id in work {
+                await process(id)
+            }
+        } onGracefulShutdown: { [workContinuation] in
+            // Whatever is not processed yet is in state 'received' and resumes on the next start.
+            workContinuation.finish()
+        }
+    }
+
+    /// Converts a finished reception and queues its mail. Failures leave the row in 'received'.
+    func process(_ id: Int64) async {
+        do {
+            guard var record = try await storage.call(id: id), record.state == .received else { return }
+            guard let ext = directory.extensions.first(where: { $0.name == record.extensionName }) else {
+                record.detail = "extension \(record.extensionName ?? "?") no longer configured"
+                try await storage.updateCall(record, event: "not mailed: extension no longer configured")
+                logger.error("reception kept but not mailed: its extension is no longer configured", metadata: ["call": "\(id)"])
+                return
+            }
+            let bytes = record.spoolPath.flatMap { FileManager.default.contents(atPath: $0) }.map { [UInt8]($0) } ?? []
+            var problems: [String] = []
+            var pages: [FaxPage] = []
+            if bytes.isEmpty {
+                problems.append(ext.language == .de ? "Es kamen keine Dokumentdaten an." : "No document data arrived.")
+            } else {
+                do {
+                    let document = try SFFReader.read(bytes)
+                    pages = document.pages
+                    problems += document.problems.map { "\($0)" }
+                } catch {
+                    problems.append((ext.language == .de ? "Das empfangene Dokument ist nicht lesbar: " : "The received document is unreadable: ") + "\(error)")
+                }
+            }
+            let transportOK = record.reasonB3 == 0 && [0, 0x3400, 0x3490].contains(record.reason ?? 0) && record.reasonText?.contains("interrupted") != true
+            let outcome: CallRecord.Outcome = pages.isEmpty ? .failed : (transportOK && problems.isEmpty ? .complete : .partial)
+            record.outcome = outcome
+            record.pages = pages.count
+            if record.fine == nil, let first = pages.first { record.fine = first.resolution == .fine }
+            record.detail = problems.isEmpty ? nil : problems.joined(separator: "; ")
+
+            let facts = ReceptionMail.Facts(
+                callID: id, callingNumber: record.callingNumber, callingNumberRestricted: restricted[id] ?? false,
+                calledNumber: record.calledNumber, extensionName: ext.name, remoteStationID: record.remoteStationID,
+                pages: pages.count, fine: record.fine, bitRate: record.bitRate, ecm: ecm[id], startedAt: record.startedAt,
+                duration: record.durationSeconds, outcome: outcome,
+                reasonText: transportOK ? (problems.isEmpty ? nil : problems.first) : record.reasonText, problems: problems)
+            let composer = ReceptionMail(language: ext.language)
+            let stem = composer.attachmentStem(facts)
+            var attachments: [MailAttachment] = []
+            if !pages.isEmpty {
+                for format in ext.formats {
+                    switch format {
+                    case .pdf:
+                        let pdf = PDFWriter.write(pages, title: composer.subject(facts))
+                        attachments.append(MailAttachment(filename: "\(stem).pdf", contentType: "application/pdf", data: pdf))
+                    case .tiff:
+                        let tmp = "\(settings.spoolDirectory)/incoming/.\(id).tiff"
+                        try TIFFWriter.write(pages, to: tmp, compression: .g4)
+                        let tiff = try [UInt8](Data(contentsOf: URL(fileURLWithPath: tmp)))
+                        try? FileManager.default.removeItem(atPath: tmp)
+                        // RFC 3949 profile hint so fax-aware clients know what they got.
+                        attachments.append(MailAttachment(filename: "\(stem).tif", contentType: "image/tiff; application=faxbw", data: tiff))
+                    }
+                }
+                for a in attachments {
+                    try await storage.putDocument(StoredDocument(callID: id, kind: a.filename.hasSuffix(".pdf") ? "pdf" : "tiff",
+                                                                 filename: a.filename, bytes: a.data))
+                }
+            }
+            let messageID = MailMessage.makeMessageID(domain: settings.hostname)
+            let message = MailMessage(
+                from: settings.from, to: ext.recipients.map { MailAddress($0) }, cc: [],
+                subject: composer.subject(facts), date: Date(), messageID: messageID,
+                extraHeaders: [
+                    ("Auto-Submitted", "auto-generated"),
+                    ("Message-Context", "fax-message"),  // RFC 3458
+                    ("X-Faxgate-Reference", "\(id)"),
+                ],
+                textBody: composer.body(facts), attachments: attachments)
+            _ = try await outbox.enqueue(message: message.render(), envelopeFrom: settings.envelopeFrom,
+                                         recipients: ext.recipients, callID: id)
+            record.state = .mailQueued
+            record.mailMessageID = messageID
+            try await storage.updateCall(record, event: "mail queued (\(outcome.rawValue), \(pages.count) pages)")
+            logger.info("reception converted and queued for mail", metadata: [
+                "call": "\(id)", "outcome": "\(outcome.rawValue)", "pages": "\(pages.count)",
+            ])
+            restricted[id] = nil
+            ecm[id] = nil
+        } catch {
+            logger.error("processing failed, will retry on next start: \(error)", metadata: ["call": "\(id)"])
+        }
+    }
+
+    /// Called by the outbox when the SMTP server accepted (or finally refused) a reception's mail.
+    public func mailResult(callID: Int64, delivered: Bool, detail: String) async {
+        guard var record = try? await storage.call(id: callID) else { return }
+        record.state = delivered ? .mailed : .mailFailed
+        if !delivered { record.detail = [record.detail, "mail: \(detail)"].compactMap { $0 }.joined(separator: "; ") }
+        try? await storage.updateCall(record, event: delivered ? "mail accepted by SMTP server" : "mail undeliverable: \(detail)")
+    }
+}

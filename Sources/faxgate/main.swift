@@ -1,0 +1,3 @@
+import FaxgateApp
+
+await FaxgateCommand.main()
