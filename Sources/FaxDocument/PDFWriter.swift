@@ -73,10 +73,13 @@ public enum PDFWriter {
     }
 
     static func number(_ value: Double) -> String {
-        // Two decimals are plenty for points and keep the output locale-independent.
-        let hundredths = Int((value * 100).rounded())
-        let fraction = hundredths % 100
-        return fraction == 0 ? "\(hundredths / 100)" : "\(hundredths / 100).\(fraction < 10 ? "0" : "")\(fraction)"
+        // Eight decimals, rounded down: renderers size the page raster as ceil(points * dpi / 72), so 609.88 pt
+        // (or 609.88235295 pt) gives 1729 columns at 204 dpi and a resampled, blurred fax instead of 1:1 pixels.
+        let scaled = Int64((value * 100_000_000).rounded(.down))
+        var fraction = String(scaled % 100_000_000)
+        fraction = String(repeating: "0", count: 8 - fraction.count) + fraction
+        while fraction.hasSuffix("0") { fraction.removeLast() }
+        return fraction.isEmpty ? "\(scaled / 100_000_000)" : "\(scaled / 100_000_000).\(fraction)"
     }
 
     static func pad10(_ value: Int) -> String {
