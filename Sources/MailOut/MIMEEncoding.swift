@@ -46,7 +46,8 @@ public enum MIMEEncoding {
 
     /// Encodes `text` as a sequence of UTF-8 encoded words, each ≤ 75 characters and each holding whole
     /// characters (never a split UTF-8 sequence). Adjacent encoded words decode without the space between them.
-    public static func encodedWords(_ text: String) -> [String] {
+    /// `firstLimit` caps the first word so it fits on the header's first line after "Name: ".
+    public static func encodedWords(_ text: String, firstLimit: Int = 75) -> [String] {
         let bytes = Array(text.utf8)
         let qLength = qEncode(bytes).count
         let bLength = (bytes.count + 2) / 3 * 4
@@ -63,7 +64,9 @@ public enum MIMEEncoding {
         for scalar in text.unicodeScalars {
             let scalarBytes = Array(String(scalar).utf8)
             let added = useQ ? qEncode(scalarBytes).count : 0
-            let fits = useQ ? chunkLength + added <= encodedWordPayload : (chunk.count + scalarBytes.count + 2) / 3 * 4 <= encodedWordPayload
+            // At least 12 payload characters, so every word holds one character even in a tight first line.
+            let payload = words.isEmpty ? max(12, min(encodedWordPayload, firstLimit - 12)) : encodedWordPayload
+            let fits = useQ ? chunkLength + added <= payload : (chunk.count + scalarBytes.count + 2) / 3 * 4 <= payload
             if !fits { flush() }
             chunk += scalarBytes
             chunkLength += added
@@ -75,17 +78,17 @@ public enum MIMEEncoding {
     /// Tokens for an unstructured header value (Subject, X-…): plain words when the text is short ASCII,
     /// encoded words otherwise. Text that merely looks like an encoded word is encoded too, so a remote
     /// party cannot make a client decode something other than what it sent.
-    static func unstructuredTokens(_ raw: String) -> [String] {
+    static func unstructuredTokens(_ raw: String, headerName: String) -> [String] {
         let text = sanitizeHeaderText(raw)
         let words = text.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
         if isPrintableASCII(text) && !text.contains("=?") && words.allSatisfy({ $0.count <= foldWidth - 10 }) {
             return words
         }
-        return encodedWords(text)
+        return encodedWords(text, firstLimit: foldWidth - headerName.count - 2)
     }
 
     /// Tokens for a display-name phrase: atoms, one quoted string, or encoded words.
-    static func phraseTokens(_ name: String) -> [String] {
+    static func phraseTokens(_ name: String, firstLimit: Int = 75) -> [String] {
         let atext = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~ ".unicodeScalars)
         if isPrintableASCII(name) && !name.contains("=?") && name.count <= 200 {
             if name.unicodeScalars.allSatisfy({ atext.contains($0) }) {
@@ -98,7 +101,7 @@ public enum MIMEEncoding {
             }
             return [quoted + "\""]
         }
-        return encodedWords(name)
+        return encodedWords(name, firstLimit: firstLimit)
     }
 
     /// Joins tokens into "Name: tok tok …", folding before a token when the line would pass 78 characters.

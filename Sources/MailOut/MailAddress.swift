@@ -36,12 +36,12 @@ public struct MailAddress: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Header tokens for this mailbox: display name (atoms, quoted string or encoded words) then `<address>`.
-    func headerTokens() -> [String] {
+    func headerTokens(firstLimit: Int = 75) -> [String] {
         let angle = "<\(sanitizedAddress)>"
         guard let rawName = displayName else { return [angle] }
         let name = MIMEEncoding.sanitizeHeaderText(rawName).trimmingSpaces()
         if name.isEmpty { return [angle] }
-        return MIMEEncoding.phraseTokens(name) + [angle]
+        return MIMEEncoding.phraseTokens(name, firstLimit: firstLimit) + [angle]
     }
 
     public var description: String { headerTokens().joined(separator: " ") }

@@ -73,10 +73,10 @@ public struct MailMessage: Sendable {
         return formatter.string(from: date)
     }
 
-    static func addressListTokens(_ addresses: [MailAddress]) -> [String] {
+    static func addressListTokens(_ addresses: [MailAddress], headerName: String) -> [String] {
         var tokens: [String] = []
         for (index, address) in addresses.enumerated() {
-            var own = address.headerTokens()
+            var own = address.headerTokens(firstLimit: index == 0 ? MIMEEncoding.foldWidth - headerName.count - 2 : 75)
             if index < addresses.count - 1 { own[own.count - 1] += "," }
             tokens += own
         }
@@ -85,32 +85,36 @@ public struct MailMessage: Sendable {
 
     public func render() -> [UInt8] {
         var head = ""
-        head += MIMEEncoding.foldedHeader("From", from.headerTokens())
+        head += MIMEEncoding.foldedHeader("From", from.headerTokens(firstLimit: MIMEEncoding.foldWidth - 6))
         // RFC 5322 needs a destination header; an empty group says "recipients are in the envelope only".
-        head += MIMEEncoding.foldedHeader("To", to.isEmpty ? ["undisclosed-recipients:;"] : Self.addressListTokens(to))
-        if !cc.isEmpty { head += MIMEEncoding.foldedHeader("Cc", Self.addressListTokens(cc)) }
-        head += MIMEEncoding.foldedHeader("Subject", MIMEEncoding.unstructuredTokens(subject))
+        head += MIMEEncoding.foldedHeader("To", to.isEmpty ? ["undisclosed-recipients:;"] : Self.addressListTokens(to, headerName: "To"))
+        if !cc.isEmpty { head += MIMEEncoding.foldedHeader("Cc", Self.addressListTokens(cc, headerName: "Cc")) }
+        head += MIMEEncoding.foldedHeader("Subject", MIMEEncoding.unstructuredTokens(subject, headerName: "Subject"))
         head += "Date: \(Self.rfc5322Date(date))\r\n"
         var id = MIMEEncoding.sanitizeHeaderText(messageID).replacingOccurrences(of: " ", with: "")
         if !id.hasPrefix("<") { id = "<" + id + ">" }
         head += "Message-ID: \(id)\r\n"
         for (name, value) in extraHeaders
         where Self.isValidHeaderName(name) && !Self.reservedHeaderNames.contains(name.lowercased()) {
-            head += MIMEEncoding.foldedHeader(name, MIMEEncoding.unstructuredTokens(value))
+            head += MIMEEncoding.foldedHeader(name, MIMEEncoding.unstructuredTokens(value, headerName: name))
         }
         head += "MIME-Version: 1.0\r\n"
 
         var out = Array(head.utf8)
-        let textPart = Array("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n".utf8)
-            + MIMEEncoding.quotedPrintable(MIMEEncoding.crlfNormalized(textBody)) + [0x0D, 0x0A]
+        let body = MIMEEncoding.quotedPrintable(MIMEEncoding.crlfNormalized(textBody))
+        let textPart = Array("Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n".utf8) + body
         if attachments.isEmpty {
             out += textPart
-            return out
+            // End the message with a line break; in a multipart the CRLF before a boundary belongs to the boundary.
+            if body.count >= 2 && body.suffix(2) == [0x0D, 0x0A] { return out }
+            return out + [0x0D, 0x0A]
         }
         // "=_" cannot occur in quoted-printable or base64 output, so the boundary never collides with content.
-        let boundary = "=_faxgate_" + String(UInt64.random(in: .min ... .max), radix: 16) + String(UInt64.random(in: .min ... .max), radix: 16)
-        out += Array("Content-Type: multipart/mixed; boundary=\"\(boundary)\"\r\n\r\nThis is a multi-part message in MIME format.\r\n".utf8)
-        out += Array("--\(boundary)\r\n".utf8) + textPart
+        let boundary = "=_faxgate_" + String(UInt64.random(in: .min ... .max), radix: 16)
+        let multipartHead = MIMEEncoding.foldedHeader("Content-Type", ["multipart/mixed;", "boundary=\"\(boundary)\""])
+            + "\r\nThis is a multi-part message in MIME format.\r\n"
+        out += Array(multipartHead.utf8)
+        out += Array("--\(boundary)\r\n".utf8) + textPart + [0x0D, 0x0A]
         for attachment in attachments {
             out += Array("--\(boundary)\r\n".utf8)
             out += Array(Self.attachmentHeaders(attachment).utf8)
@@ -120,12 +124,19 @@ public struct MailMessage: Sendable {
         return out
     }
 
+    /// `type/subtype` with optional `; attribute=value` parameters (token or quoted string), nothing else.
+    static func isWellFormedContentType(_ value: String) -> Bool {
+        let token = "[A-Za-z0-9!#$%&'*+.^_`|~-]+"
+        let pattern = "^\(token)/\(token)( *; *\(token)=(\(token)|\"[ !#-\\[\\]-~]*\"))*$"
+        return value.count <= 200 && value.range(of: pattern, options: .regularExpression) != nil
+    }
+
     static func attachmentHeaders(_ attachment: MailAttachment) -> String {
         // Path separators in a remote-supplied name could make a careless client write outside its folder.
         let filename = MIMEEncoding.sanitizeHeaderText(attachment.filename)
             .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "\\", with: "_")
-        var contentType = MIMEEncoding.sanitizeHeaderText(attachment.contentType).trimmingSpaces()
-        if !contentType.contains("/") || !MIMEEncoding.isPrintableASCII(contentType) { contentType = "application/octet-stream" }
+        var contentType = attachment.contentType.trimmingSpaces()
+        if !Self.isWellFormedContentType(contentType) { contentType = "application/octet-stream" }
         var result = MIMEEncoding.foldedHeader(
             "Content-Type", [contentType + ";"] + MIMEEncoding.parameterTokens("name", filename))
         result += "Content-Transfer-Encoding: base64\r\n"
