@@ -79,7 +79,10 @@ public final class CapiLink: Sendable {
     // MARK: API (any thread)
 
     /// Registers an application. Throws when the controller is not reachable or refuses.
-    public func register(maxLogicalConnection: Int, maxBDataBlocks: Int = 7, maxBDataLen: Int = 2048) async throws -> CapiRegistration {
+    /// `maxLogicalConnection` is computed from the controller profiles, which are read before registering
+    /// (empty when the controller would not tell).
+    public func register(maxLogicalConnection: @escaping @Sendable ([Int: CapiProfile]) -> Int, maxBDataBlocks: Int = 7,
+                         maxBDataLen: Int = 2048) async throws -> CapiRegistration {
         let config = configuration
         let result: Result<CapiRegistration, CapiLinkError> = await perform { state in
             Self.doRegister(&state, config: config, maxLogicalConnection: maxLogicalConnection,
@@ -222,7 +225,8 @@ public final class CapiLink: Sendable {
         }
     }
 
-    private static func doRegister(_ state: inout ThreadState, config: CapiLinkConfiguration, maxLogicalConnection: Int,
+    private static func doRegister(_ state: inout ThreadState, config: CapiLinkConfiguration,
+                                   maxLogicalConnection: ([Int: CapiProfile]) -> Int,
                                    maxBDataBlocks: Int, maxBDataLen: Int) -> Result<CapiRegistration, CapiLinkError> {
         if let appl = state.applID { _ = capi20_release(appl); state.applID = nil }
         configure(config)
@@ -231,13 +235,6 @@ public final class CapiLink: Sendable {
             return .failure(CapiLinkError(info: CapiInfo(UInt16(truncatingIfNeeded: installed)),
                                           description: "CAPI not installed (\(config.driver) \(config.host):\(config.port)): \(CapiInfo(UInt16(truncatingIfNeeded: installed)))"))
         }
-        var appl: UInt32 = 0
-        let rc = capi20_register(UInt32(maxLogicalConnection), UInt32(maxBDataBlocks), UInt32(maxBDataLen), &appl)
-        guard rc == 0, appl != 0, appl != UInt32.max else {
-            let info = CapiInfo(UInt16(truncatingIfNeeded: rc == 0 ? 0x1009 : rc))
-            return .failure(CapiLinkError(info: info, description: "CAPI_REGISTER failed: \(info)"))
-        }
-        state.applID = appl
         var profiles: [Int: CapiProfile] = [:]
         var buf = [UInt8](repeating: 0, count: 64)
         if capi20_get_profile(0, &buf) == 0 {
@@ -249,6 +246,13 @@ public final class CapiLink: Sendable {
                 }
             }
         }
+        var appl: UInt32 = 0
+        let rc = capi20_register(UInt32(maxLogicalConnection(profiles)), UInt32(maxBDataBlocks), UInt32(maxBDataLen), &appl)
+        guard rc == 0, appl != 0, appl != UInt32.max else {
+            let info = CapiInfo(UInt16(truncatingIfNeeded: rc == 0 ? 0x1009 : rc))
+            return .failure(CapiLinkError(info: info, description: "CAPI_REGISTER failed: \(info)"))
+        }
+        state.applID = appl
         return .success(CapiRegistration(applID: UInt16(truncatingIfNeeded: appl), profiles: profiles))
     }
 

@@ -1,0 +1,260 @@
+import Capi20
+import CapiProtocol
+import FaxgateCore
+import Foundation
+import Logging
+import ServiceLifecycle
+
+public struct CAPITransportSettings: Sendable, Equatable {
+    /// libcapi20 module: "rcapi", "standard" or "fritzbox".
+    public var driver: String
+    public var host: String
+    public var port: Int
+    /// Controllers to listen on; empty = all the controller profile reports.
+    public var controllers: [Int]
+    /// Also take 3.1 kHz audio calls (CIP 4) and answer them as fax.
+    public var answerAudioAsFax: Bool
+    /// Directory used as HOME for libcapi20's `.capi20rc` (written by the transport). nil = system config + ext API.
+    public var capiHome: String?
+    /// How long a call in flight may go on after a graceful shutdown request before it is disconnected.
+    public var shutdownGrace: Duration
+    public var minimumBackoff: Duration
+    public var maximumBackoff: Duration
+
+    public init(driver: String = "rcapi", host: String = "127.0.0.1", port: Int = 2662, controllers: [Int] = [],
+                answerAudioAsFax: Bool = false, capiHome: String? = nil, shutdownGrace: Duration = .seconds(60),
+                minimumBackoff: Duration = .seconds(1), maximumBackoff: Duration = .seconds(30)) {
+        self.driver = driver; self.host = host; self.port = port; self.controllers = controllers
+        self.answerAudioAsFax = answerAudioAsFax; self.capiHome = capiHome; self.shutdownGrace = shutdownGrace
+        self.minimumBackoff = minimumBackoff; self.maximumBackoff = maximumBackoff
+    }
+}
+
+/// Receives faxes through a CAPI 2.0 controller (libcapi20).
+///
+/// All protocol decisions live in `FaxReceiveStateMachine`; this actor feeds it from one serial input loop
+/// (link messages, gateway decisions, timers) and carries out its actions.
+public actor CAPIFaxTransport: FaxTransport {
+    public nonisolated let name = "capi"
+    public nonisolated let settings: CAPITransportSettings
+    private let handler: any ReceptionHandler
+    private let logger: Logger
+
+    enum Input: Sendable {
+        case link(CapiLinkEvent)
+        case decided(plci: UInt32, CallDecision)
+        case ringElapsed(plci: UInt32)
+        case reconnect
+        case shutdown
+        case shutdownDeadline
+        case shutdownAbandon
+    }
+    private nonisolated let inbox: AsyncStream<Input>
+    private nonisolated let inboxContinuation: AsyncStream<Input>.Continuation
+
+    private var machine: FaxReceiveStateMachine
+    private var link: CapiLink?
+    private var registered = false
+    private var backoff: Duration
+    private var knownProfiles: [Int: CapiProfile] = [:]
+    private var listeningControllers: [Int] = []
+    private var shuttingDown = false
+    private var handlerTasks: [UUID: Task<Void, Never>] = [:]
+    private var timers: [Task<Void, Never>] = []
+
+    public init(settings: CAPITransportSettings, handler: any ReceptionHandler, logger: Logger) {
+        self.settings = settings
+        self.handler = handler
+        self.logger = logger
+        self.machine = FaxReceiveStateMachine(options: .init(answerAudioAsFax: settings.answerAudioAsFax))
+        self.backoff = settings.minimumBackoff
+        (inbox, inboxContinuation) = AsyncStream.makeStream(of: Input.self)
+    }
+
+    public func run() async throws {
+        let link = CapiLink(configuration: CapiLinkConfiguration(
+            driver: settings.driver, host: settings.host, port: settings.port, home: settings.capiHome, traceLevel: 0))
+        self.link = link
+        let pump = Task { [inboxContinuation] in
+            for await event in link.events { inboxContinuation.yield(.link(event)) }
+        }
+        let inboxContinuation = self.inboxContinuation
+        await withGracefulShutdownHandler {
+            await self.loop()
+        } onGracefulShutdown: {
+            inboxContinuation.yield(.shutdown)
+        }
+        // Cancelled or shut down: whatever is still in flight ends here.
+        perform(machine.abandonAll(text: shuttingDown ? "gateway shut down" : "transport stopped"))
+        for task in timers { task.cancel() }
+        for task in handlerTasks.values { await task.value }
+        await link.release()
+        link.shutdown()
+        pump.cancel()
+        self.link = nil
+    }
+
+    private func loop() async {
+        inboxContinuation.yield(.reconnect)
+        for await input in inbox {
+            await process(input)
+            if shuttingDown && machine.isIdle { break }
+        }
+    }
+
+    private func process(_ input: Input) async {
+        switch input {
+        case .link(.message(let m)):
+            if case .listenConf(let c, let info) = m.body, info != .noError {
+                logger.error("LISTEN_REQ refused", metadata: ["controller": "\(c)", "info": "\(info)"])
+            }
+            perform(machine.handle(m))
+        case .link(.linkLost(let info)):
+            registered = false
+            logger.error("CAPI controller connection lost", metadata: ["info": "\(info)"])
+            perform(machine.abandonAll(text: "controller connection lost"))
+            if !shuttingDown { scheduleReconnect() }
+        case .decided(let plci, let decision):
+            perform(machine.decided(plci: plci, decision))
+        case .ringElapsed(let plci):
+            perform(machine.ringDelayElapsed(plci: plci))
+        case .reconnect:
+            guard !shuttingDown, !registered else { return }
+            await register()
+        case .shutdown:
+            guard !shuttingDown else { return }
+            shuttingDown = true
+            logger.info("CAPI transport shutting down", metadata: ["calls": "\(machine.callCount)"])
+            if registered {
+                for c in listeningControllers { listen(controller: c, cipMask: 0) }
+            }
+            schedule(.shutdownDeadline, after: settings.shutdownGrace)
+        case .shutdownDeadline:
+            perform(machine.disconnectAll())
+            schedule(.shutdownAbandon, after: .seconds(5))
+        case .shutdownAbandon:
+            perform(machine.abandonAll(text: "gateway shut down"))
+        }
+    }
+
+    private func register() async {
+        guard let link else { return }
+        let fallback = knownProfiles
+        let configured = settings.controllers
+        do {
+            let registration = try await link.register(maxLogicalConnection: { profiles in
+                // Two logical connections per B channel (fax plus a spare for a call being set up).
+                let p = profiles.isEmpty ? fallback : profiles
+                let channels = p.isEmpty ? 2 * max(1, configured.count)
+                    : p.filter { configured.isEmpty || configured.contains($0.key) }.values.reduce(0) { $0 + Int($1.bChannels) }
+                return max(2, 2 * channels)
+            }, maxBDataBlocks: 7, maxBDataLen: 2048)
+            registered = true
+            backoff = settings.minimumBackoff
+            if !registration.profiles.isEmpty { knownProfiles = registration.profiles }
+            let controllers = !configured.isEmpty ? configured
+                : knownProfiles.isEmpty ? [1] : knownProfiles.keys.sorted()
+            listeningControllers = controllers
+            logger.info("CAPI registered", metadata: ["applID": "\(registration.applID)", "controllers": "\(controllers)"])
+            var cip: UInt32 = 1 << 17
+            if settings.answerAudioAsFax { cip |= 1 << 4 }
+            for c in controllers { listen(controller: c, cipMask: cip) }
+        } catch {
+            logger.warning("CAPI registration failed, retrying", metadata: ["error": "\(error)", "in": "\(backoff)"])
+            scheduleReconnect()
+        }
+    }
+
+    private func scheduleReconnect() {
+        schedule(.reconnect, after: backoff)
+        backoff = min(backoff * 2, settings.maximumBackoff)
+    }
+
+    private func schedule(_ input: Input, after delay: Duration) {
+        let c = inboxContinuation
+        timers.removeAll { $0.isCancelled }
+        timers.append(Task {
+            do { try await Task.sleep(for: delay) } catch { return }
+            c.yield(input)
+        })
+    }
+
+    private var listenNumber: UInt16 = 0x4000
+    private func listen(controller: Int, cipMask: UInt32) {
+        listenNumber = listenNumber == 0x7FFF ? 0x4000 : listenNumber + 1
+        // InfoMask bit 4 = call progress (ALERTING), bit 7 = called party number (DDI digits).
+        link?.send(CapiMessage(applID: 0, messageNumber: listenNumber, body: .listenReq(
+            controller: UInt32(controller), infoMask: 1 << 4 | 1 << 7, cipMask: cipMask, cipMask2: 0,
+            callingNumber: [], callingSubaddress: [])))
+    }
+
+    private func perform(_ actions: [FaxReceiveStateMachine.Action]) {
+        for action in actions {
+            switch action {
+            case .send(let m):
+                link?.send(m)
+            case .decide(let call):
+                logger.info("incoming call", metadata: ["from": "\(call.callingNumber ?? "-")", "to": "\(call.calledNumber)",
+                                                        "service": "\(call.service)", "plci": "\(String(call.handle, radix: 16))"])
+                let handler = self.handler, c = inboxContinuation
+                spawn { c.yield(.decided(plci: call.handle, await handler.decide(call))) }
+            case .startRingDelay(let plci, let delay):
+                schedule(.ringElapsed(plci: plci), after: delay)
+            case .append(let receptionID, let data):
+                if let spool = spool(for: receptionID) { spool.append(data) }
+            case .connected(let receptionID, let info):
+                let handler = self.handler
+                spawn { await handler.faxConnected(receptionID: receptionID, info: info) }
+            case .finished(let f):
+                finish(f)
+            }
+        }
+    }
+
+    /// Spool files of answered calls, by reception id (kept here so DATA_B3 needs no lookup in the machine).
+    private var spools: [Int64: ReceptionSpoolFile] = [:]
+    private func spool(for receptionID: Int64) -> ReceptionSpoolFile? {
+        if let s = spools[receptionID] { return s }
+        guard let answer = machine.answer(for: receptionID) else { return nil }
+        spools[receptionID] = answer.spool
+        return answer.spool
+    }
+
+    private func finish(_ f: FaxReceiveStateMachine.FinishedCall) {
+        spools[f.receptionID] = nil
+        var spoolError: String? = nil
+        do { try f.answer.spool.finish() } catch { spoolError = "\(error)" }
+        let handler = self.handler, link = self.link, logger = self.logger, spoolFailure = spoolError
+        spawn {
+            var text: String
+            if let override = f.textOverride {
+                text = override
+            } else {
+                let t = { (code: UInt16) async -> String in
+                    await link?.infoText(code) ?? CapiInfo(code).name ?? "0x\(String(code, radix: 16))"
+                }
+                let normal: Set<UInt16> = [0, 0x3400, 0x3490]
+                if f.reasonB3 != 0 {
+                    text = await t(f.reasonB3)
+                    if !normal.contains(f.reason) { text += "; " + (await t(f.reason)) }
+                } else {
+                    text = await t(f.reason)
+                }
+            }
+            if let spoolFailure { text += "; spool: \(spoolFailure)" }
+            let end = CallEnd(reason: Int(f.reason), reasonB3: Int(f.reasonB3), text: text, session: f.session)
+            logger.info("call ended", metadata: ["reception": "\(f.receptionID)", "reason": "\(text)",
+                                                 "pages": "\(f.session.pages ?? 0)"])
+            await handler.callEnded(receptionID: f.receptionID, end: end)
+        }
+    }
+
+    private func spawn(_ body: @escaping @Sendable () async -> Void) {
+        let id = UUID()
+        handlerTasks[id] = Task {
+            await body()
+            await self.taskDone(id)
+        }
+    }
+    private func taskDone(_ id: UUID) { handlerTasks[id] = nil }
+}

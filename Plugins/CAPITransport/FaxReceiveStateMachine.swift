@@ -1,0 +1,273 @@
+import CapiProtocol
+import FaxgateCore
+
+/// The incoming-fax protocol per PLCI/NCCI, without I/O: feed it messages and decisions, perform the
+/// actions it returns in order.
+public struct FaxReceiveStateMachine: Sendable {
+    public enum Action: Sendable, Equatable {
+        /// Put this message (ApplID is filled in by the link).
+        case send(CapiMessage)
+        /// Ask the gateway what to do; answer with `decided(plci:_:)`.
+        case decide(IncomingCall)
+        /// Call `ringDelayElapsed(plci:)` after this delay.
+        case startRingDelay(plci: UInt32, delay: Duration)
+        /// Append received document bytes to the reception's spool file.
+        case append(receptionID: Int64, data: [UInt8])
+        /// The fax session is up.
+        case connected(receptionID: Int64, info: FaxSessionInfo)
+        /// The call is over: finish the spool file and report.
+        case finished(FinishedCall)
+    }
+
+    public struct FinishedCall: Sendable, Equatable {
+        public var receptionID: Int64
+        public var answer: FaxAnswer
+        public var reason: UInt16
+        public var reasonB3: UInt16
+        public var session: FaxSessionInfo
+        /// Set when the call did not end through the protocol (controller lost, shutdown); replaces the reason text.
+        public var textOverride: String?
+    }
+
+    enum Phase: Sendable, Equatable { case deciding, ringing, connecting, rejected, active, b3Active, b3Down, disconnecting }
+
+    struct Call: Sendable {
+        var plci: UInt32
+        var indicationNumber: UInt16
+        var phase: Phase
+        var answer: FaxAnswer?
+        var ncci: UInt32?
+        var session = FaxSessionInfo()
+        var reasonB3: UInt16 = 0
+        /// DISCONNECT_IND came while the gateway was still deciding.
+        var goneReason: UInt16?
+    }
+
+    public struct Options: Sendable {
+        public var answerAudioAsFax: Bool
+        public init(answerAudioAsFax: Bool) { self.answerAudioAsFax = answerAudioAsFax }
+    }
+
+    public let options: Options
+    private(set) var calls: [UInt32: Call] = [:]
+    private var nextMessageNumber: UInt16 = 1
+
+    public init(options: Options) { self.options = options }
+
+    public var isIdle: Bool { calls.isEmpty }
+
+    /// The answer of a call in progress, by reception id.
+    public func answer(for receptionID: Int64) -> FaxAnswer? {
+        calls.values.first { $0.answer?.receptionID == receptionID }?.answer
+    }
+    public var callCount: Int { calls.count }
+
+    private mutating func number() -> UInt16 {
+        defer { nextMessageNumber = nextMessageNumber == 0x7FFF ? 1 : nextMessageNumber + 1 }
+        return nextMessageNumber
+    }
+
+    private func respond(_ indication: CapiMessage, _ body: CapiMessageBody) -> Action {
+        .send(CapiMessage(applID: indication.applID, messageNumber: indication.messageNumber, body: body))
+    }
+
+    private mutating func request(_ body: CapiMessageBody) -> Action {
+        .send(CapiMessage(applID: 0, messageNumber: number(), body: body))
+    }
+
+    static func rejectCode(_ decision: CallDecision) -> UInt16 {
+        switch decision {
+        case .answerFax: 0
+        case .ignore: 1
+        case .reject(.normalClearing): 2
+        case .reject(.busy): 3
+        case .reject(.incompatibleDestination): 7
+        case .reject(.unallocatedNumber): 0x3481
+        }
+    }
+
+    // MARK: Inputs
+
+    public mutating func handle(_ m: CapiMessage) -> [Action] {
+        switch m.body {
+        case .connectInd(let plci, let cip, let called, let calling, _, _, _, _, _, _):
+            let service: IncomingCall.Service = switch cip {
+            case 17: .fax
+            case 4: .audio
+            case 1, 16: .voice
+            default: .other(Int(cip))
+            }
+            calls[plci] = Call(plci: plci, indicationNumber: m.messageNumber, phase: .deciding)
+            if service == .audio && !options.answerAudioAsFax || service != .fax && service != .audio {
+                // Not ours to take (voice comes later): leave it to other devices.
+                calls[plci]?.phase = .rejected
+                return [respond(m, .connectResp(plci: plci, reject: 1, bProtocol: nil, connectedNumber: [],
+                                                connectedSubaddress: [], llc: [], additionalInfo: []))]
+            }
+            let call = IncomingCall(handle: plci, controller: plci.capiController, service: service,
+                                    calledNumber: called.digits, callingNumber: calling.flatMap { $0.digits.isEmpty ? nil : $0.digits },
+                                    callingNumberRestricted: calling?.restricted ?? false)
+            return [.decide(call)]
+
+        case .connectActiveInd(let plci, _, _, _):
+            if calls[plci]?.phase == .connecting { calls[plci]?.phase = .active }
+            return [respond(m, .connectActiveResp(plci: plci))]
+
+        case .connectB3Ind(let ncci, _):
+            let plci = ncci.capiPLCI
+            let accept = calls[plci]?.answer != nil
+            if accept { calls[plci]?.ncci = ncci }
+            // Reject 2 = "normal clearing" for a B3 connection we never asked for.
+            return [respond(m, .connectB3Resp(ncci: ncci, reject: accept ? 0 : 2, ncpi: []))]
+
+        case .connectB3ActiveInd(let ncci, let ncpi):
+            let plci = ncci.capiPLCI
+            var actions = [respond(m, .connectB3ActiveResp(ncci: ncci))]
+            if var call = calls[plci], let answer = call.answer {
+                call.phase = .b3Active
+                call.session.merge(ncpi)
+                calls[plci] = call
+                actions.append(.connected(receptionID: answer.receptionID, info: call.session))
+            }
+            return actions
+
+        case .dataB3Ind(let ncci, let handle, _, let data):
+            var actions: [Action] = []
+            if let answer = calls[ncci.capiPLCI]?.answer, !data.isEmpty {
+                actions.append(.append(receptionID: answer.receptionID, data: data))
+            }
+            // Answer every block at once, or the controller's buffer pool runs dry.
+            actions.append(respond(m, .dataB3Resp(ncci: ncci, handle: handle)))
+            return actions
+
+        case .disconnectB3Ind(let ncci, let reasonB3, let ncpi):
+            let plci = ncci.capiPLCI
+            if var call = calls[plci] {
+                call.reasonB3 = reasonB3.rawValue
+                call.session.merge(ncpi)
+                if call.phase != .disconnecting { call.phase = .b3Down }
+                calls[plci] = call
+            }
+            return [respond(m, .disconnectB3Resp(ncci: ncci))]
+
+        case .disconnectInd(let plci, let reason):
+            var actions = [respond(m, .disconnectResp(plci: plci))]
+            if let call = calls[plci] {
+                if call.phase == .deciding {
+                    // Keep it until the decision arrives: the gateway may already have opened a reception.
+                    calls[plci]?.goneReason = reason.rawValue
+                    return actions
+                }
+                calls[plci] = nil
+                if let answer = call.answer {
+                    actions.append(.finished(FinishedCall(receptionID: answer.receptionID, answer: answer, reason: reason.rawValue,
+                                                          reasonB3: call.reasonB3, session: call.session, textOverride: nil)))
+                }
+            }
+            return actions
+
+        case .infoInd(let plci, _, _):
+            return [respond(m, .infoResp(plci: plci))]
+
+        default:
+            if m.subcommand == .ind, let r = m.simpleResponse() { return [.send(r)] }
+            return []
+        }
+    }
+
+    public mutating func decided(plci: UInt32, _ decision: CallDecision) -> [Action] {
+        guard var call = calls[plci], call.phase == .deciding else {
+            if case .answerFax(let a) = decision {
+                return [.finished(FinishedCall(receptionID: a.receptionID, answer: a, reason: 0, reasonB3: 0, session: FaxSessionInfo(),
+                                               textOverride: "call ended before it was answered"))]
+            }
+            return []
+        }
+        if let gone = call.goneReason {
+            calls[plci] = nil
+            if case .answerFax(let a) = decision {
+                return [.finished(FinishedCall(receptionID: a.receptionID, answer: a, reason: gone, reasonB3: 0,
+                                               session: FaxSessionInfo(), textOverride: nil))]
+            }
+            return []
+        }
+        switch decision {
+        case .answerFax(let answer):
+            call.answer = answer
+            // ALERT first: the caller hears ringing while the ring delay runs.
+            var actions = [request(.alertReq(plci: plci, additionalInfo: []))]
+            if answer.ringDelay > .zero {
+                call.phase = .ringing
+                calls[plci] = call
+                actions.append(.startRingDelay(plci: plci, delay: answer.ringDelay))
+            } else {
+                calls[plci] = call
+                actions += accept(plci)
+            }
+            return actions
+        case .reject, .ignore:
+            call.phase = .rejected
+            calls[plci] = call
+            return [.send(CapiMessage(applID: 0, messageNumber: call.indicationNumber, body: .connectResp(
+                plci: plci, reject: Self.rejectCode(decision), bProtocol: nil, connectedNumber: [], connectedSubaddress: [],
+                llc: [], additionalInfo: [])))]
+        }
+    }
+
+    public mutating func ringDelayElapsed(plci: UInt32) -> [Action] {
+        guard calls[plci]?.phase == .ringing else { return [] }
+        return accept(plci)
+    }
+
+    private mutating func accept(_ plci: UInt32) -> [Action] {
+        guard var call = calls[plci], let answer = call.answer else { return [] }
+        call.phase = .connecting
+        calls[plci] = call
+        let b3 = FaxB3Configuration(fine: answer.fine, format: 0, stationID: answer.stationID, headline: answer.headline)
+        return [.send(CapiMessage(applID: 0, messageNumber: call.indicationNumber, body: .connectResp(
+            plci: plci, reject: 0, bProtocol: .fax(b3), connectedNumber: [], connectedSubaddress: [], llc: [], additionalInfo: [])))]
+    }
+
+    /// Hangs up every call (shutdown deadline). Calls still deciding or ringing are rejected.
+    public mutating func disconnectAll() -> [Action] {
+        var actions: [Action] = []
+        for (plci, call) in calls.sorted(by: { $0.key < $1.key }) {
+            switch call.phase {
+            case .ringing:
+                calls[plci]?.phase = .rejected
+                actions.append(.send(CapiMessage(applID: 0, messageNumber: call.indicationNumber, body: .connectResp(
+                    plci: plci, reject: 2, bProtocol: nil, connectedNumber: [], connectedSubaddress: [], llc: [], additionalInfo: []))))
+            case .connecting, .active, .b3Active, .b3Down:
+                calls[plci]?.phase = .disconnecting
+                actions.append(request(.disconnectReq(plci: plci, additionalInfo: [])))
+            case .deciding, .rejected, .disconnecting:
+                break
+            }
+        }
+        return actions
+    }
+
+    /// The controller is gone (or we give up on it): every answered call ends now.
+    public mutating func abandonAll(text: String) -> [Action] {
+        let ended = calls.values.sorted { $0.plci < $1.plci }.compactMap { call -> Action? in
+            guard let a = call.answer else { return nil }
+            return .finished(FinishedCall(receptionID: a.receptionID, answer: a, reason: call.goneReason ?? 0, reasonB3: call.reasonB3,
+                                          session: call.session, textOverride: text))
+        }
+        // Calls still deciding get reported when their decision arrives (see `decided`).
+        calls = calls.filter { $0.value.phase == .deciding }
+        for plci in calls.keys { calls[plci]?.goneReason = 0x3301 }
+        return ended
+    }
+}
+
+extension FaxSessionInfo {
+    /// Takes what a fax NCPI tells; absent values keep what was known.
+    mutating func merge(_ ncpi: [UInt8]) {
+        guard let n = try? FaxNCPI.decode(ncpi) else { return }
+        if n.rate != 0 { bitRate = Int(n.rate) }
+        fine = n.fine
+        pages = Int(n.pages)
+        if !n.stationID.isEmpty { remoteStationID = n.stationID }
+    }
+}
