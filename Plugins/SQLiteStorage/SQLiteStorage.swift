@@ -1,6 +1,7 @@
 import Foundation
 import FaxgateCore
 import GRDB
+import GRDBSQLite
 
 /// The embedded default storage: one SQLite file (WAL mode) through GRDB, linked against Debian's libsqlite3.
 ///
@@ -73,7 +74,7 @@ public final class SQLiteStorage: Storage {
         try await pool.write { db in
             var row = CallRow(record)
             try row.insert(db)
-            try CallEventRow(callID: row.id!, at: Date(), text: event).insert(db)
+            _ = try CallEventRow(callID: row.id!, at: Date(), text: event).inserted(db)
             return row.record
         }
     }
@@ -82,7 +83,7 @@ public final class SQLiteStorage: Storage {
         guard let id = record.id else { throw StorageError("updateCall needs a record with an id") }
         try await pool.write { db in
             try CallRow(record).update(db)
-            try CallEventRow(callID: id, at: Date(), text: event).insert(db)
+            _ = try CallEventRow(callID: id, at: Date(), text: event).inserted(db)
         }
     }
 
@@ -111,8 +112,8 @@ public final class SQLiteStorage: Storage {
 
     public func putDocument(_ document: StoredDocument) async throws {
         try await pool.write { db in
-            try DocumentRow(id: nil, callID: document.callID, kind: document.kind, filename: document.filename,
-                            bytes: Data(document.bytes)).insert(db)
+            _ = try DocumentRow(id: nil, callID: document.callID, kind: document.kind, filename: document.filename,
+                            bytes: Data(document.bytes)).inserted(db)
         }
     }
 

@@ -55,7 +55,8 @@ public func runTool(
 public func resolveExecutable(_ name: String) throws -> String {
     if name.hasPrefix("/") { return name }
     let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-    for dir in path.split(separator: ":") + ["/usr/sbin", "/sbin"] {
+    // swift test may hand the runner a trimmed PATH; the Debian locations are always worth a look.
+    for dir in path.split(separator: ":").map(String.init) + ["/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"] {
         let candidate = "\(dir)/\(name)"
         if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
     }

@@ -1,0 +1,63 @@
+import FaxgateCore
+import Foundation
+import SQLiteStorage
+import TestSupport
+import XCTest
+
+/// The contract every storage plugin must keep. Each implementation runs the same body.
+final class StorageConformanceTests: XCTestCase {
+    func testSQLiteStorage_keepsTheContract() async throws {
+        let dir = try TemporaryDirectory("storage")
+        let path = dir.path + "/db.sqlite"
+        let storage = try SQLiteStorage(path: path)
+        try await Self.checkContract(storage)
+        // A second handle (the CLI's, read-only) sees the same rows while the writer is open.
+        let reader = try SQLiteStorage(path: path, readOnly: true)
+        let calls = try await reader.recentCalls(limit: 10)
+        XCTAssertEqual(calls.count, 2)
+        XCTAssertEqual(try runTool("sqlite3", [path, "select count(*) from call"]).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines), "2")
+    }
+
+    static func checkContract(_ storage: any Storage, file: StaticString = #filePath, line: UInt = #line) async throws {
+        try await storage.migrate()
+        try await storage.migrate()  // idempotent
+        var record = CallRecord(state: .receiving, startedAt: Date(timeIntervalSince1970: 1_800_000_000),
+                                callingNumber: "+49301234567", calledNumber: "100", extensionName: "Front")
+        record = try await storage.insertCall(record, event: "answering")
+        let id = try XCTUnwrap(record.id, file: file, line: line)
+        record.state = .received
+        record.pages = 3
+        record.remoteStationID = "+49 30 7654321"
+        record.fine = true
+        record.reason = 0x3490
+        record.endedAt = Date(timeIntervalSince1970: 1_800_000_042)
+        try await storage.updateCall(record, event: "call ended")
+        let loaded = try await storage.call(id: id)
+        XCTAssertEqual(loaded, record, file: file, line: line)
+        XCTAssertEqual(loaded?.durationSeconds, 42, file: file, line: line)
+        let v1 = try await storage.events(callID: id)
+        XCTAssertEqual(v1.map(\.text), ["answering", "call ended"], file: file, line: line)
+
+        var rejected = CallRecord(state: .rejected, startedAt: Date(timeIntervalSince1970: 1_800_000_100), callingNumber: nil, calledNumber: "555")
+        rejected.outcome = .rejected
+        rejected = try await storage.insertCall(rejected, event: "rejected")
+        let v2 = try await storage.recentCalls(limit: 10)
+        XCTAssertEqual(v2.map(\.id), [rejected.id, id], file: file, line: line)
+        let v3 = try await storage.calls(in: [.received])
+        XCTAssertEqual(v3.map(\.id), [id], file: file, line: line)
+        let v4 = try await storage.calls(in: [.receiving])
+        XCTAssertEqual(v4.count, 0, file: file, line: line)
+
+        let pdf = StoredDocument(callID: id, kind: "pdf", filename: "fax.pdf", bytes: Array("%PDF-1.4 test".utf8))
+        try await storage.putDocument(pdf)
+        let v5 = try await storage.documents(callID: id)
+        XCTAssertEqual(v5, [pdf], file: file, line: line)
+
+        var ghost = record
+        ghost.id = 999_999
+        do {
+            try await storage.updateCall(ghost, event: "x")
+            XCTFail("updating a call that does not exist must fail", file: file, line: line)
+        } catch {}
+    }
+}
