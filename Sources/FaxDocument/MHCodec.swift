@@ -108,6 +108,16 @@ public enum MHCodec {
                         accBits += 8
                         next += 1
                     }
+                    if consumed == 0 && acc & 0x7FF == 0 && acc != 0 {
+                        // Some writers put an EOL (000000000001, possibly after fill zeros) before each line despite SFF.
+                        let zeros = acc.trailingZeroBitCount
+                        if zeros >= 11 && zeros < accBits {
+                            acc >>= UInt64(zeros + 1)
+                            accBits -= zeros + 1
+                            consumed += zeros + 1
+                            continue
+                        }
+                    }
                     let entry = (colour == 0 ? white : black)[Int(truncatingIfNeeded: acc) & mask]
                     if entry.run < 0 || Int(entry.length) > accBits {
                         // Only zero padding left: the line ended (short lines are the caller's concern).

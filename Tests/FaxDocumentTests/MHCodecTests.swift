@@ -66,6 +66,19 @@ final class MHCodecTests: XCTestCase {
         XCTAssertEqual(try MHCodec.decodeLine(code, width: 16), [0, 0])
     }
 
+    func testLeadingEOLIsTolerated() throws {
+        // EOL (11 zeros, 1) plus 3 fill zeros, then the white line: bits are LSB-first, so the EOL's 1 is bit 14.
+        let bits = "00000000000000" + "1" + "010011011" + "00110101"
+        var code = [UInt8](repeating: 0, count: (bits.count + 7) / 8)
+        for (i, ch) in bits.enumerated() where ch == "1" { code[i / 8] |= 1 << UInt8(i % 8) }
+        XCTAssertEqual(try MHCodec.decodeLine(code, width: 1728), [UInt8](repeating: 0, count: 216))
+        // An EOL in the middle of a line is still an error.
+        let middle = "0111" + "000000000001" + "010011011" + "00110101"
+        var bad = [UInt8](repeating: 0, count: (middle.count + 7) / 8)
+        for (i, ch) in middle.enumerated() where ch == "1" { bad[i / 8] |= 1 << UInt8(i % 8) }
+        XCTAssertThrowsError(try MHCodec.decodeLine(bad, width: 1730))
+    }
+
     // MARK: Independent check of the code tables against libtiff's CCITT RLE codec (MH, byte-aligned rows).
 
     func testOurCodesDecodeWithLibtiff() throws {
