@@ -44,6 +44,12 @@ public enum PBM {
         Array("P4\n\(width) \(height)\n".utf8) + bitmap.prefix((width + 7) / 8 * height)
     }
 
+    /// Reads a P4 image as a fax page (computing its MH lines).
+    public static func readPage(_ data: [UInt8], resolution: VerticalResolution) throws(PBMError) -> FaxPage {
+        let (width, height, bitmap) = try read(data)
+        return FaxPage(bitmap: bitmap, width: width, height: height, resolution: resolution)
+    }
+
     public static func write(_ page: FaxPage) -> [UInt8] {
         write(width: page.width, height: page.height, bitmap: page.bitmap)
     }
