@@ -103,7 +103,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["FaxgateCore", "FaxDocument", "CapiSimulator", "SQLiteStorage", "TestSupport"],
+            dependencies: ["faxgate", "FaxgateCore", "FaxDocument", "CapiSimulator", "CapiProtocol", "SQLiteStorage", "TestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

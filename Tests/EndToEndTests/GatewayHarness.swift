@@ -1,0 +1,176 @@
+import CapiSimulator
+import FaxgateCore
+import Foundation
+import TestSupport
+import XCTest
+
+/// Real parts around one `faxgate serve` process: Dovecot + Postfix (contrib/testservers.sh), the rcapi
+/// simulator in this process, reached by the gateway through Debian's libcapi20, and a config in a temp dir.
+final class GatewayHarness: @unchecked Sendable {
+    let mail: MailServers
+    let simulator: CapiSimulator
+    let dir: TemporaryDirectory
+    var configPath: String { dir.path + "/faxgate.yaml" }
+    var spool: String { dir.path + "/spool" }
+    var logPath: String { dir.path + "/faxgate.log" }
+    private(set) var process: Process?
+
+    struct Options {
+        var smtpSecurity = "starttls"
+        var formats = ["pdf"]
+        var language = "de"
+        var retryInitialSeconds = 1
+        var catchAll: String? = nil
+    }
+    let options: Options
+
+    init(_ options: Options = Options()) throws {
+        self.options = options
+        dir = try TemporaryDirectory("faxgate-e2e")
+        mail = try MailServers.start()
+        simulator = CapiSimulator()
+        try simulator.start()
+        try writeConfig()
+    }
+
+    func writeConfig() throws {
+        try (mail.password + "\n").write(toFile: dir.path + "/smtp-password", atomically: true, encoding: .utf8)
+        let port = options.smtpSecurity == "tls" ? mail.smtpsPort : mail.smtpStartTLSPort
+        let yaml = """
+        spool_directory: \(spool)
+        hostname: faxgate.e2e.test
+        log:
+          level: debug
+          redact_from: info
+        capi:
+          driver: rcapi
+          host: 127.0.0.1
+          port: \(simulator.port)
+        smtp:
+          host: localhost
+          port: \(port)
+          security: \(options.smtpSecurity)
+          username: \(mail.user)
+          password_file: \(dir.path)/smtp-password
+          ca_file: \(mail.caFile)
+          timeout_seconds: 10
+          retry_initial_seconds: \(options.retryInitialSeconds)
+          retry_max_seconds: 2
+        mail:
+          from: "Faxgate Test <\(mail.user)>"
+        \(options.catchAll.map { "catch_all: \($0)" } ?? "")
+        extensions:
+          - name: Empfang
+            numbers: ["100", "120-129"]
+            email: [\(mail.user)]
+            formats: [\(options.formats.joined(separator: ", "))]
+            language: \(options.language)
+            station_id: "+49 30 9999100"
+            headline: "Faxgate Test"
+          - name: Labor
+            numbers: ["200"]
+            email: [\(mail.users[1])]
+            language: en
+        """
+        try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+
+    static var faxgateBinary: String {
+        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("faxgate").path
+        if FileManager.default.isExecutableFile(atPath: beside) { return beside }
+        return packageRoot.appendingPathComponent(".build/debug/faxgate").path
+    }
+
+    /// Starts `faxgate serve` and waits until it listens on the simulated controller.
+    func startGateway() async throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.faxgateBinary)
+        p.arguments = ["serve", "-c", configPath]
+        if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        log.seekToEndOfFile()
+        p.standardOutput = log
+        p.standardError = log
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        process = p
+        do {
+            try await simulator.waitForListen(timeout: .seconds(30))
+        } catch {
+            throw ToolError(description: "gateway did not LISTEN: \(error)\n\(gatewayLog())")
+        }
+    }
+
+    /// SIGTERM and wait; returns the exit status.
+    @discardableResult
+    func stopGateway(signal: Int32 = SIGTERM, timeout: TimeInterval = 60) -> Int32 {
+        guard let p = process, p.isRunning else { return process?.terminationStatus ?? 0 }
+        kill(p.processIdentifier, signal)
+        let deadline = Date().addingTimeInterval(timeout)
+        while p.isRunning && Date() < deadline { usleep(50_000) }
+        if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() }
+        process = nil
+        return p.terminationStatus
+    }
+
+    func gatewayLog() -> String {
+        (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+    }
+
+    func shutdown() {
+        stopGateway()
+        simulator.stop()
+        mail.stop()
+    }
+
+    /// The journal as the admin sees it, through the CLI.
+    func journal() throws -> [CallRecord] {
+        let out = try runTool(Self.faxgateBinary, ["journal", "--json", "-c", configPath])
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try out.stdoutText.split(separator: "\n").map { try decoder.decode(CallRecord.self, from: Data($0.utf8)) }
+    }
+
+    /// Polls the journal until `condition` holds.
+    func waitForJournal(timeout: TimeInterval = 30, _ condition: ([CallRecord]) -> Bool) async throws -> [CallRecord] {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last: [CallRecord] = []
+        while Date() < deadline {
+            last = (try? journal()) ?? []
+            if condition(last) { return last }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw ToolError(description: "journal condition not met; journal: \(last)\n--- gateway log:\n\(gatewayLog())")
+    }
+
+    /// CPU seconds (user + system) the gateway process has used so far, from /proc.
+    func gatewayCPUSeconds() throws -> Double {
+        guard let pid = process?.processIdentifier else { throw ToolError(description: "gateway not running") }
+        let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        let fields = stat[stat.range(of: ")")!.upperBound...].split(separator: " ")
+        // After the command name: state is field 3, utime 14, stime 15 (1-based in proc(5)).
+        let utime = Double(fields[11])!, stime = Double(fields[12])!
+        return (utime + stime) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+}
+
+/// A received mail taken apart by Python's email package.
+struct ParsedMail {
+    var headers: [String: String]
+    var rawHeaders: String
+    var body: String
+    var attachments: [(filename: String, contentType: String, path: String)]
+
+    init(_ raw: [UInt8], in dir: TemporaryDirectory) throws {
+        let eml = dir.path + "/msg-\(UUID().uuidString.prefix(6)).eml"
+        try Data(raw).write(to: URL(fileURLWithPath: eml))
+        let out = try runTool(MailServers.python3, [packageRoot.appendingPathComponent("Tests/Scripts/mail_parts.py").path, eml, dir.path])
+        let json = try JSONSerialization.jsonObject(with: out.stdout) as! [String: Any]
+        headers = json["headers"] as! [String: String]
+        rawHeaders = json["raw_headers"] as! String
+        body = json["body"] as! String
+        attachments = (json["attachments"] as! [[String: Any]]).map {
+            ($0["filename"] as! String, $0["content_type"] as! String, $0["path"] as! String)
+        }
+    }
+}
