@@ -74,8 +74,8 @@ extension CapiMessage {
     public static func frameLength(_ bytes: [UInt8]) -> Int? {
         guard bytes.count >= 8 else { return nil }
         let length = Int(bytes[0]) | Int(bytes[1]) << 8
-        if bytes[4] == CapiCommand.dataB3.rawValue && (bytes[5] == 0x80 || bytes[5] == 0x82) && bytes.count >= 14 {
-            return length + (Int(bytes[12]) | Int(bytes[13]) << 8)
+        if bytes[4] == CapiCommand.dataB3.rawValue && (bytes[5] == 0x80 || bytes[5] == 0x82) && bytes.count >= 18 {
+            return length + (Int(bytes[16]) | Int(bytes[17]) << 8)
         }
         return length
     }
