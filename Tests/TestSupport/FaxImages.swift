@@ -1,13 +1,9 @@
 import FaxDocument
 import Foundation
 
-/// Absolute path of a tool. Subprocess.swift's `resolveExecutable` currently builds candidates from
-/// `[Character]` arrays (type inference picks the wrong `split`), so the fax tests resolve names themselves.
+/// Absolute path of a tool, resolved before `runTool` so a missing tool fails with its name.
 public func faxTool(_ name: String) throws -> String {
-    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-    let dirs: [String] = path.split(separator: ":").map { String($0) } + ["/usr/bin", "/bin"]
-    for dir in dirs where FileManager.default.isExecutableFile(atPath: dir + "/" + name) { return dir + "/" + name }
-    throw ToolError(description: "\(name) not found in PATH")
+    try resolveExecutable(name)
 }
 
 /// A decoded bilevel image from an external tool (sfftobmp, pdftoppm, Ghostscript).
