@@ -4,6 +4,7 @@ import CapiSimulator
 import FaxgateCore
 import Foundation
 import Logging
+import ServiceLifecycle
 import TestSupport
 import Testing
 #if canImport(Glibc)
@@ -211,6 +212,43 @@ func makeSFF(pages: Int, linesPerPage: Int = 300) -> [UInt8] {
         #expect(end.succeeded)
         #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: await handler.path(2)))) == document)
         try await stop(task)
+    }
+}
+
+extension TransportIntegrationTests {
+    @Test func gracefulShutdownLetsTheCallInFlightFinish() async throws {
+        var logger = Logger(label: "capi-test")
+        logger.logLevel = .warning
+        let handler = RecordingHandler(directory: dir.path) { _, spool in
+            .answerFax(FaxAnswer(receptionID: 1, stationID: "SHUTDOWN", headline: "", fine: false,
+                                 ringDelay: .milliseconds(800), spool: spool))
+        }
+        let transport = CAPIFaxTransport(
+            settings: CAPITransportSettings(port: Int(sim.port), capiHome: SharedController.home.path,
+                                            shutdownGrace: .seconds(10)),
+            handler: handler, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [transport], logger: logger))
+        let running = Task { try await group.run() }
+        try await sim.waitForListen(timeout: .seconds(10))
+        sim.clearMessages()
+        let document = makeSFF(pages: 1)
+        let call = Task { try await sim.placeFaxCall(SimulatedFaxCall(from: "5", to: "4711", document: document)) }
+        while await handler.calls.isEmpty { try await Task.sleep(for: .milliseconds(10)) }
+        // Shut down while the call is still ringing.
+        await group.triggerGracefulShutdown()
+        let result = try await call.value
+        #expect(result.accepted && result.bytesSent == document.count)
+        try await running.value
+        let end = try await handler.waitForEnd(1, timeout: .seconds(1))
+        #expect(end.succeeded)
+        #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: await handler.path(1)))) == document)
+        // Listening was switched off (CIP mask 0) before the call finished.
+        let stopListen = sim.messagesFromGateway.firstIndex { if case .listenReq(_, _, 0, _, _, _) = $0.body { true } else { false } }
+        let disconnectResp = sim.messagesFromGateway.firstIndex { $0.name == "DISCONNECT_RESP" }
+        #expect(stopListen != nil && disconnectResp != nil && stopListen! < disconnectResp!)
+        let deadline = ContinuousClock.now + .seconds(5)
+        while sim.isListening && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(!sim.isListening)
     }
 }
 
