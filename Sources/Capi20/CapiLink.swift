@@ -52,6 +52,8 @@ public final class CapiLink: Sendable {
         var jobs: [@Sendable (inout ThreadState) -> Void] = []
         var outbound: [CapiMessage] = []
         var stopping = false
+        /// The thread has ended: work can no longer be run on it.
+        var threadDone = false
     }
     /// Only touched on the link thread (passed `inout` to jobs).
     struct ThreadState {
@@ -84,7 +86,8 @@ public final class CapiLink: Sendable {
     public func register(maxLogicalConnection: @escaping @Sendable ([Int: CapiProfile]) -> Int, maxBDataBlocks: Int = 7,
                          maxBDataLen: Int = 2048) async throws -> CapiRegistration {
         let config = configuration
-        let result: Result<CapiRegistration, CapiLinkError> = await perform { state in
+        let stopped = CapiLinkError(info: CapiInfo(0x1009), description: "CAPI link is shut down")
+        let result: Result<CapiRegistration, CapiLinkError> = await perform(fallback: .failure(stopped)) { state in
             Self.doRegister(&state, config: config, maxLogicalConnection: maxLogicalConnection,
                             maxBDataBlocks: maxBDataBlocks, maxBDataLen: maxBDataLen)
         }
@@ -93,7 +96,7 @@ public final class CapiLink: Sendable {
 
     /// Releases the application (if any). Messages not yet sent are dropped.
     public func release() async {
-        await perform { state in
+        await perform(fallback: ()) { state in
             if let appl = state.applID { _ = capi20_release(appl); state.applID = nil }
         }
         shared.withLock { $0.outbound.removeAll() }
@@ -107,7 +110,7 @@ public final class CapiLink: Sendable {
 
     /// Reason text from libcapi20's `capi_info2str`, falling back to the built-in table.
     public func infoText(_ code: UInt16) async -> String {
-        await perform { _ in
+        await perform(fallback: CapiInfo(code).name ?? "CAPI info 0x\(String(code, radix: 16))") { _ in
             if let p = capi_info2str(code) {
                 let s = String(cString: p)
                 if !s.isEmpty && !s.hasPrefix("No additional information") || code == 0 { return s }
@@ -122,15 +125,16 @@ public final class CapiLink: Sendable {
         wake()
     }
 
-    /// Runs `body` on the link thread.
-    func perform<T: Sendable>(_ body: @escaping @Sendable (inout ThreadState) -> T) async -> T {
+    /// Runs `body` on the link thread; `fallback` when the thread has already ended (libcapi20 is never
+    /// called from anywhere else).
+    func perform<T: Sendable>(fallback: T, _ body: @escaping @Sendable (inout ThreadState) -> T) async -> T {
         await withCheckedContinuation { (c: CheckedContinuation<T, Never>) in
             let queued = shared.withLock { s -> Bool in
-                if s.stopping { return false }
+                if s.threadDone { return false }
                 s.jobs.append { state in c.resume(returning: body(&state)) }
                 return true
             }
-            if queued { wake() } else { var dummy = ThreadState(); c.resume(returning: body(&dummy)) }
+            if queued { wake() } else { c.resume(returning: fallback) }
         }
     }
 
@@ -170,9 +174,16 @@ public final class CapiLink: Sendable {
             }
         }
         if let appl = state.applID { _ = capi20_release(appl); state.applID = nil }
-        // Late jobs get run with no application so their callers are not left waiting.
-        let late = shared.withLock { s in defer { s.jobs.removeAll() }; return s.jobs }
-        for job in late { job(&state) }
+        // Jobs queued while stopping still run here, so their callers are not left waiting.
+        while true {
+            let late = shared.withLock { s in
+                defer { s.jobs.removeAll(); if s.jobs.isEmpty { s.threadDone = true } }
+                return s.jobs
+            }
+            if late.isEmpty { break }
+            for job in late { job(&state) }
+            if let appl = state.applID { _ = capi20_release(appl); state.applID = nil }
+        }
         close(wakeRead); close(wakeWrite)
         continuation.finish()
     }
