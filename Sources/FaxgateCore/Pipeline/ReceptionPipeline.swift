@@ -161,7 +161,8 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
                 do {
                     let document = try SFFReader.read(bytes)
                     pages = document.pages
-                    problems += document.problems.map { "\($0)" }
+                    // Many writers omit the end marker; the pages are complete, so it is no problem to report.
+                    problems += document.problems.filter { $0 != .missingEndMarker }.map { "\($0)" }
                 } catch {
                     problems.append((ext.language == .de ? "Das empfangene Dokument ist nicht lesbar: " : "The received document is unreadable: ") + "\(error)")
                 }
