@@ -39,7 +39,7 @@ enum PluginRegistry {
 
     static func transport(_ config: Configuration, handler: any ReceptionHandler, logger: Logger) -> any FaxTransport {
         let settings = CAPITransportSettings(
-            driver: config.capi.driver, host: config.capi.host, port: config.capi.port,
+            driver: config.capi.driver, host: config.capi.host ?? "127.0.0.1", port: config.capi.port ?? 2662,
             controllers: config.capi.controllers, answerAudioAsFax: config.capi.answerAudioAsFax,
             capiHome: config.spoolDirectory + "/capi")
         return CAPIFaxTransport(settings: settings, handler: handler, logger: logger)

@@ -11,6 +11,7 @@ public struct ToolResult: Sendable {
 
 public struct ToolError: Error, CustomStringConvertible {
     public var description: String
+    public init(description: String) { self.description = description }
 }
 
 /// Runs `executable` (absolute path or a name looked up in PATH) and waits for it.
