@@ -57,7 +57,7 @@ do_stop() {
     pid=$(postfix_pid)
     if pid_alive "$pid"; then
         all+=" $(descendants "$pid")"
-        postfix -c "$DIR/postfix" stop >/dev/null 2>&1 </dev/null || kill -TERM "$pid" 2>/dev/null || true
+        detached postfix -c "$DIR/postfix" stop >/dev/null 2>&1 || kill -TERM "$pid" 2>/dev/null || true
         wait_gone "$pid" 100
     fi
     pid=$(dovecot_pid)
@@ -69,6 +69,19 @@ do_stop() {
     fi
     for pid in $all; do wait_gone "$pid" 20; done
     rm -f "$DIR/servers.env"
+}
+
+# Runs a daemon-starting command with no inherited descriptor besides 0-2. A daemon that keeps a caller's
+# pipe or socket (Foundation's Process watches the child through a socketpair) makes that caller wait
+# forever for EOF, and one keeping our lock descriptor would block every later start.
+detached() {
+    (
+        for fd in /proc/$BASHPID/fd/*; do
+            fd=${fd##*/}
+            [[ $fd -gt 2 ]] && eval "exec $fd>&-" 2>/dev/null
+        done
+        exec "$@"
+    ) </dev/null
 }
 
 make_certs() {
@@ -321,11 +334,11 @@ do_start() {
     write_postfix
 
     # Daemons must not hold our stdout: a caller reading it through a pipe would never see EOF.
-    dovecot -c "$DIR/dovecot/dovecot.conf" >"$DIR/dovecot/start.log" 2>&1 </dev/null \
+    detached dovecot -c "$DIR/dovecot/dovecot.conf" >"$DIR/dovecot/start.log" 2>&1 \
         || fail_start "dovecot did not start"
-    postfix -c "$DIR/postfix" check >"$DIR/postfix/start.log" 2>&1 </dev/null \
+    detached postfix -c "$DIR/postfix" check >"$DIR/postfix/start.log" 2>&1 \
         || fail_start "postfix check failed"
-    postfix -c "$DIR/postfix" start >>"$DIR/postfix/start.log" 2>&1 </dev/null \
+    detached postfix -c "$DIR/postfix" start >>"$DIR/postfix/start.log" 2>&1 \
         || fail_start "postfix did not start"
 
     local p i waiting
