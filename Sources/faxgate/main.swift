@@ -1,3 +1,0 @@
-import FaxgateApp
-
-await FaxgateCommand.main()
