@@ -251,7 +251,9 @@ public struct FaxReceiveStateMachine: Sendable {
     public mutating func abandonAll(text: String) -> [Action] {
         let ended = calls.values.sorted { $0.plci < $1.plci }.compactMap { call -> Action? in
             guard let a = call.answer else { return nil }
-            return .finished(FinishedCall(receptionID: a.receptionID, answer: a, reason: call.goneReason ?? 0, reasonB3: call.reasonB3,
+            // The call did not end by a DISCONNECT_IND: never report it as a normal clearing.
+            // 0x3301 = protocol error layer 1 (line or controller gone).
+            return .finished(FinishedCall(receptionID: a.receptionID, answer: a, reason: call.goneReason ?? 0x3301, reasonB3: call.reasonB3,
                                           session: call.session, textOverride: text))
         }
         // Calls still deciding get reported when their decision arrives (see `decided`).

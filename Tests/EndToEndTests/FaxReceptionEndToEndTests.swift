@@ -59,18 +59,19 @@ final class FaxReceptionEndToEndTests: XCTestCase {
         XCTAssertTrue(mail.headers["Message-ID"]?.hasSuffix("@faxgate.e2e.test>") == true, "\(mail.headers)")
         XCTAssertNotNil(mail.headers["Date"])
         // Metadata in the body.
-        for expected in ["+49301112223", "+49 30 1112223", "100 (Empfang)", "Seiten:", " 3\n", "fein (204 × 196 dpi)",
+        for expected in ["+49301112223", "+49 30 1112223", "100 (Empfang)",  "fein (204 × 196 dpi)",
                          "14400 bit/s", "Dauer:", "Empfangen:", "vollständig empfangen"] {
             XCTAssertTrue(mail.body.contains(expected), "body lacks '\(expected)':\n\(mail.body)")
         }
+        XCTAssertEqual(bodyValue(mail.body, "Seiten"), "3")
+        XCTAssertEqual(bodyValue(mail.body, "Übertragungsrate"), "14400 bit/s")
         let duration = Date().timeIntervalSince(started)
         XCTAssertTrue(duration < 60)
 
         // The PDF: 3 pages, and each rasterized by pdftoppm matches Ghostscript's rendering of the source.
         let pdf = try XCTUnwrap(mail.attachments.first { $0.contentType == "application/pdf" })
         XCTAssertTrue(pdf.filename.hasPrefix("fax-") && pdf.filename.hasSuffix("-+49301112223.pdf"), pdf.filename)
-        let info = try runTool("pdfinfo", [pdf.path]).stdoutText
-        XCTAssertTrue(info.contains("Pages:          3"), info)
+        XCTAssertEqual(try pdfPageCount(pdf.path), 3)
         let ours = try work.path + "/ours"
         try FileManager.default.createDirectory(atPath: ours, withIntermediateDirectories: true)
         try runTool("pdftoppm", ["-mono", "-rx", "204", "-ry", "196", pdf.path, ours + "/p"])
@@ -149,7 +150,7 @@ final class FaxReceptionEndToEndTests: XCTestCase {
         XCTAssertTrue(mail.rawHeaders.contains("=?UTF-8?"), "non-ASCII subject must be RFC 2047 encoded")
         XCTAssertTrue(mail.body.contains("abgebrochen:"), mail.body)
         let pdf = try XCTUnwrap(mail.attachments.first { $0.contentType == "application/pdf" })
-        XCTAssertTrue(try runTool("pdfinfo", [pdf.path]).stdoutText.contains("Pages:          2"))
+        XCTAssertEqual(try pdfPageCount(pdf.path), 2)
         let calls = try await h.waitForJournal { $0.first?.state == .mailed }
         XCTAssertEqual(calls[0].outcome, .partial)
         XCTAssertEqual(calls[0].reasonB3, 0x3314)
@@ -201,4 +202,17 @@ final class FaxReceptionEndToEndTests: XCTestCase {
         let mail = try ParsedMail(try h.mail.fetch(user: h.mail.users[1], expect: 1, timeoutSeconds: 30)[0], in: work)
         XCTAssertEqual(mail.headers["Subject"], "Fax from +49301112223 to Labor (3 pages)")
     }
+}
+
+/// Page count as poppler's pdfinfo reads it.
+func pdfPageCount(_ path: String) throws -> Int? {
+    let info = try runTool("pdfinfo", [path]).stdoutText
+    return info.split(separator: "\n").first { $0.hasPrefix("Pages:") }
+        .flatMap { Int($0.dropFirst("Pages:".count).trimmingCharacters(in: .whitespaces)) }
+}
+
+/// The value after "Label:" in a mail body's fact table.
+func bodyValue(_ body: String, _ label: String) -> String? {
+    body.split(whereSeparator: \.isNewline).first { $0.hasPrefix(label + ":") }
+        .map { $0.dropFirst(label.count + 1).trimmingCharacters(in: .whitespaces) }
 }
