@@ -106,3 +106,73 @@ public protocol ReceptionHandler: Sendable {
 public protocol FaxTransport: ServiceLifecycle.Service {
     var name: String { get }
 }
+
+// MARK: - Sending
+
+/// One outgoing fax call, ready to dial.
+public struct OutgoingFax: Sendable, Equatable {
+    public var jobID: Int64
+    /// Digits to dial, after the line's prefix rules (e.g. "0" for an outside line is already in here).
+    public var dialString: String
+    /// Our number to signal (MSN/DDI); nil = the line's default.
+    public var callingNumber: String?
+    /// Suppress our number (CLIR).
+    public var restrictCallingNumber: Bool
+    /// Our station id (TSI) and the headline the remote prints on each page.
+    public var stationID: String
+    public var headline: String
+    public var fine: Bool
+    /// The document in SFF, as FaxDocument.SFFWriter makes it.
+    public var sff: [UInt8]
+    /// Controller to use; nil = any with a free B-channel.
+    public var controller: Int?
+    /// Give up when nobody answers within this time (after ALERTING).
+    public var answerTimeout: Duration
+
+    public init(jobID: Int64, dialString: String, callingNumber: String? = nil, restrictCallingNumber: Bool = false,
+                stationID: String, headline: String, fine: Bool, sff: [UInt8], controller: Int? = nil,
+                answerTimeout: Duration = .seconds(60)) {
+        self.jobID = jobID; self.dialString = dialString; self.callingNumber = callingNumber
+        self.restrictCallingNumber = restrictCallingNumber; self.stationID = stationID; self.headline = headline
+        self.fine = fine; self.sff = sff; self.controller = controller; self.answerTimeout = answerTimeout
+    }
+}
+
+/// What became of one dial attempt.
+public struct SendOutcome: Sendable, Equatable, Codable {
+    public enum Cause: String, Sendable, Codable {
+        case success
+        case busy              // 0x3491 — retry soon
+        case noAnswer          // 0x3492/0x3493, or our answer timeout — retry later
+        case faxProtocolError  // training, remote abort, not a fax (0x331x) — retry once or twice
+        case networkFailure    // no channel, temporary failure, controller lost (0x34A2, 0x34A9, 0x3301)
+        case invalidNumber     // 0x3481, 0x349C — final, costs nothing to stop
+        case rejected          // 0x3495 call rejected — final
+        case localError        // we could not even start (no controller, bad document)
+    }
+    public var cause: Cause
+    public var reason: Int
+    public var reasonB3: Int
+    /// Human-readable (capi_info2str plus context).
+    public var text: String
+    public var session: FaxSessionInfo
+    /// Pages the remote confirmed (NCPI pages at DISCONNECT_B3).
+    public var pagesSent: Int
+    public var dialedAt: Date
+    public var connectedAt: Date?
+    public var endedAt: Date
+
+    public init(cause: Cause, reason: Int, reasonB3: Int, text: String, session: FaxSessionInfo, pagesSent: Int,
+                dialedAt: Date, connectedAt: Date?, endedAt: Date) {
+        self.cause = cause; self.reason = reason; self.reasonB3 = reasonB3; self.text = text; self.session = session
+        self.pagesSent = pagesSent; self.dialedAt = dialedAt; self.connectedAt = connectedAt; self.endedAt = endedAt
+    }
+}
+
+/// A transport that can also place fax calls. The queue calls `send` concurrently, at most `channels` at once.
+public protocol FaxSendingTransport: FaxTransport {
+    /// Free + busy B-channels usable for outgoing calls right now (0 while the controller is away).
+    var channels: Int { get async }
+    /// Dials, sends the document and returns when the call is over. Never throws: every failure is an outcome.
+    func send(_ fax: OutgoingFax) async -> SendOutcome
+}
