@@ -4,7 +4,7 @@
 set -eu
 export DEBIAN_FRONTEND=noninteractive
 PKGS="pkg-config libcapi20-dev libcapi20-3 libtiff-dev libtiff-tools libcurl4-gnutls-dev libetpan-dev \
- libsqlite3-dev libarchive-dev ghostscript poppler-utils sfftobmp openssl ca-certificates \
+ libsqlite3-dev libarchive-dev ghostscript poppler-utils sfftobmp netpbm openssl ca-certificates \
  dovecot-core dovecot-imapd dovecot-lmtpd postfix python3 iproute2 util-linux procps"
 missing=""
 for p in $PKGS; do
