@@ -30,11 +30,12 @@ public struct CAPITransportSettings: Sendable, Equatable {
     }
 }
 
-/// Receives faxes through a CAPI 2.0 controller (libcapi20).
+/// Receives and sends faxes through a CAPI 2.0 controller (libcapi20).
 ///
-/// All protocol decisions live in `FaxReceiveStateMachine`; this actor feeds it from one serial input loop
-/// (link messages, gateway decisions, timers) and carries out its actions.
-public actor CAPIFaxTransport: FaxTransport {
+/// All protocol decisions live in `FaxReceiveStateMachine` (incoming) and `FaxSendStateMachine` (outgoing);
+/// this actor feeds them from one serial input loop (link messages, gateway decisions, timers) and carries out
+/// their actions. Messages for calls we placed go to the send machine, everything else to the receive machine.
+public actor CAPIFaxTransport: FaxSendingTransport {
     public nonisolated let name = "capi"
     public nonisolated let settings: CAPITransportSettings
     private let handler: any ReceptionHandler
@@ -44,6 +45,7 @@ public actor CAPIFaxTransport: FaxTransport {
         case link(CapiLinkEvent)
         case decided(plci: UInt32, CallDecision)
         case ringElapsed(plci: UInt32)
+        case answerTimer(call: Int, token: Int)
         case reconnect
         case shutdown
         case shutdownDeadline
@@ -53,6 +55,10 @@ public actor CAPIFaxTransport: FaxTransport {
     private nonisolated let inboxContinuation: AsyncStream<Input>.Continuation
 
     private var machine: FaxReceiveStateMachine
+    private var sendMachine = FaxSendStateMachine()
+    /// Callers of `send` waiting for their outcome, by send-machine call id.
+    private var pendingSends: [Int: CheckedContinuation<SendOutcome, Never>] = [:]
+    private var nextSendID = 1
     private var link: CapiLink?
     private var registered = false
     private var backoff: Duration
@@ -85,7 +91,9 @@ public actor CAPIFaxTransport: FaxTransport {
             inboxContinuation.yield(.shutdown)
         }
         // Cancelled or shut down: whatever is still in flight ends here.
+        registered = false
         perform(machine.abandonAll(text: shuttingDown ? "gateway shut down" : "transport stopped"))
+        performSend(sendMachine.abandonAll(text: shuttingDown ? "gateway shutting down" : "transport stopped"))
         for task in timers { task.cancel() }
         for task in handlerTasks.values { await task.value }
         await link.release()
@@ -98,7 +106,7 @@ public actor CAPIFaxTransport: FaxTransport {
         inboxContinuation.yield(.reconnect)
         for await input in inbox {
             await process(input)
-            if shuttingDown && machine.isIdle { break }
+            if shuttingDown && machine.isIdle && sendMachine.isIdle { break }
         }
     }
 
@@ -108,32 +116,41 @@ public actor CAPIFaxTransport: FaxTransport {
             if case .listenConf(let c, let info) = m.body, info != .noError {
                 logger.error("LISTEN_REQ refused", metadata: ["controller": "\(c)", "info": "\(info)"])
             }
-            perform(machine.handle(m))
+            if let actions = sendMachine.handle(m) {
+                performSend(actions)
+            } else {
+                perform(machine.handle(m))
+            }
         case .link(.linkLost(let info)):
             registered = false
             logger.error("CAPI controller connection lost", metadata: ["info": "\(info)"])
             perform(machine.abandonAll(text: "controller connection lost"))
+            performSend(sendMachine.abandonAll(text: "controller connection lost"))
             if !shuttingDown { scheduleReconnect() }
         case .decided(let plci, let decision):
             perform(machine.decided(plci: plci, decision))
         case .ringElapsed(let plci):
             perform(machine.ringDelayElapsed(plci: plci))
+        case .answerTimer(let call, let token):
+            performSend(sendMachine.answerTimerFired(call: call, token: token))
         case .reconnect:
             guard !shuttingDown, !registered else { return }
             await register()
         case .shutdown:
             guard !shuttingDown else { return }
             shuttingDown = true
-            logger.info("CAPI transport shutting down", metadata: ["calls": "\(machine.callCount)"])
+            logger.info("CAPI transport shutting down", metadata: ["calls": "\(machine.callCount)", "sending": "\(sendMachine.callCount)"])
             if registered {
                 for c in listeningControllers { listen(controller: c, cipMask: 0) }
             }
             schedule(.shutdownDeadline, after: settings.shutdownGrace)
         case .shutdownDeadline:
             perform(machine.disconnectAll())
+            performSend(sendMachine.disconnectAll(text: "gateway shutting down"))
             schedule(.shutdownAbandon, after: .seconds(5))
         case .shutdownAbandon:
             perform(machine.abandonAll(text: "gateway shut down"))
+            performSend(sendMachine.abandonAll(text: "gateway shutting down"))
         }
     }
 
@@ -143,11 +160,12 @@ public actor CAPIFaxTransport: FaxTransport {
         let configured = settings.controllers
         do {
             let registration = try await link.register(maxLogicalConnection: { profiles in
-                // Two logical connections per B channel (fax plus a spare for a call being set up).
+                // Incoming and outgoing calls share the B-channels of every controller (we may dial out on one we
+                // do not listen on): two logical connections per B-channel, a spare for a call being set up or
+                // torn down.
                 let p = profiles.isEmpty ? fallback : profiles
-                let channels = p.isEmpty ? 2 * max(1, configured.count)
-                    : p.filter { configured.isEmpty || configured.contains($0.key) }.values.reduce(0) { $0 + Int($1.bChannels) }
-                return max(2, 2 * channels)
+                let channels = p.isEmpty ? 2 * max(1, configured.count) : p.values.reduce(0) { $0 + Int($1.bChannels) }
+                return max(4, 2 * channels)
             }, maxBDataBlocks: 7, maxBDataLen: 2048)
             registered = true
             backoff = settings.minimumBackoff
@@ -246,6 +264,98 @@ public actor CAPIFaxTransport: FaxTransport {
             logger.info("call ended", metadata: ["reception": "\(f.receptionID)", "reason": "\(text)",
                                                  "pages": "\(f.session.pages ?? 0)"])
             await handler.callEnded(receptionID: f.receptionID, end: end)
+        }
+    }
+
+    // MARK: Sending
+
+    /// B-channels of the controllers we use; 0 while not registered.
+    public var channels: Int {
+        guard registered else { return 0 }
+        return usableControllers.reduce(0) { $0 + bChannels(of: $1) }
+    }
+
+    private var usableControllers: [Int] {
+        !settings.controllers.isEmpty ? settings.controllers : knownProfiles.isEmpty ? listeningControllers : knownProfiles.keys.sorted()
+    }
+    private func bChannels(of controller: Int) -> Int { knownProfiles[controller].map { Int($0.bChannels) } ?? 2 }
+
+    /// Calls holding (or about to hold) a B-channel on each controller, both directions.
+    private var busyChannels: [Int: Int] {
+        var busy = sendMachine.callsPerController
+        for call in machine.calls.values where call.phase != .rejected { busy[call.plci.capiController, default: 0] += 1 }
+        return busy
+    }
+
+    public func send(_ fax: OutgoingFax) async -> SendOutcome {
+        let now = Date()
+        func early(_ cause: SendOutcome.Cause, _ text: String) -> SendOutcome {
+            SendOutcome(cause: cause, reason: 0, reasonB3: 0, text: text, session: FaxSessionInfo(), pagesSent: 0,
+                        dialedAt: now, connectedAt: nil, endedAt: Date())
+        }
+        if shuttingDown { return early(.networkFailure, "gateway shutting down") }
+        guard registered, link != nil else { return early(.localError, "no CAPI controller registered") }
+        let controller: Int
+        if let wanted = fax.controller {
+            controller = wanted
+        } else {
+            let busy = busyChannels
+            guard let free = usableControllers.first(where: { busy[$0, default: 0] < bChannels(of: $0) }) else {
+                return early(.networkFailure, "no free B-channel")
+            }
+            controller = free
+        }
+        let id = nextSendID
+        nextSendID += 1
+        logger.info("dialling", metadata: ["job": "\(fax.jobID)", "to": "\(fax.dialString)", "controller": "\(controller)",
+                                           "bytes": "\(fax.sff.count)"])
+        return await withCheckedContinuation { c in
+            pendingSends[id] = c
+            performSend(sendMachine.start(call: id, fax: fax, controller: controller, now: now))
+        }
+    }
+
+    private func performSend(_ actions: [FaxSendStateMachine.Action]) {
+        for action in actions {
+            switch action {
+            case .send(let m):
+                link?.send(m)
+            case .startAnswerTimer(let call, let token, let delay):
+                schedule(.answerTimer(call: call, token: token), after: delay)
+            case .finished(let f):
+                finishSend(f)
+            }
+        }
+    }
+
+    private func finishSend(_ f: FaxSendStateMachine.FinishedSend) {
+        guard let continuation = pendingSends.removeValue(forKey: f.call) else { return }
+        let link = self.link, logger = self.logger
+        spawn {
+            // Reason texts come from libcapi20 (capi_info2str on the link thread), after what happened in words.
+            let t = { (code: UInt16) async -> String in
+                await link?.infoText(code) ?? CapiInfo(code).name ?? "0x\(String(code, radix: 16))"
+            }
+            var text: String
+            if let override = f.textOverride {
+                text = override
+            } else if let info = f.info {
+                text = "\(f.context): \(await t(info))"
+            } else if f.cause == .success {
+                text = f.context
+            } else {
+                let normal: Set<UInt16> = [0, 0x3400, 0x3490]
+                var reasons: [String] = []
+                if f.reasonB3 != 0 { reasons.append(await t(f.reasonB3)) }
+                if !normal.contains(f.reason) || reasons.isEmpty { reasons.append(await t(f.reason)) }
+                text = "\(f.context): " + reasons.joined(separator: "; ")
+            }
+            let outcome = SendOutcome(cause: f.cause, reason: Int(f.reason), reasonB3: Int(f.reasonB3), text: text,
+                                      session: f.session, pagesSent: f.pagesSent, dialedAt: f.dialedAt,
+                                      connectedAt: f.connectedAt, endedAt: f.endedAt)
+            logger.info("outgoing call ended", metadata: ["job": "\(f.jobID)", "cause": "\(f.cause.rawValue)", "text": "\(text)",
+                                                          "pages": "\(f.pagesSent)"])
+            continuation.resume(returning: outcome)
         }
     }
 

@@ -29,6 +29,14 @@ extension CapiMessage {
                                calling: CallingPartyNumber.decode(try r.structure()), calledSubaddress: try r.structure(),
                                callingSubaddress: try r.structure(), bc: try r.structure(), llc: try r.structure(),
                                hlc: try r.structure(), additionalInfo: try r.structure())
+        case (.connect, .req):
+            body = .connectReq(controller: try r.dword(), cip: try r.word(), called: CalledPartyNumber.decode(try r.structure()),
+                               calling: CallingPartyNumber.decode(try r.structure()), calledSubaddress: try r.structure(),
+                               callingSubaddress: try r.structure(), bProtocol: try BProtocol.decode(try r.structure()),
+                               bc: try r.structure(), llc: try r.structure(), hlc: try r.structure(), additionalInfo: try r.structure())
+        case (.connect, .conf): body = .connectConf(plci: try r.dword(), info: CapiInfo(try r.word()))
+        case (.connectB3, .req): body = .connectB3Req(plci: try r.dword(), ncpi: try r.structure())
+        case (.connectB3, .conf): body = .connectB3Conf(ncci: try r.dword(), info: CapiInfo(try r.word()))
         case (.connect, .resp):
             body = .connectResp(plci: try r.dword(), reject: try r.word(), bProtocol: try BProtocol.decode(try r.structure()),
                                 connectedNumber: try r.structure(), connectedSubaddress: try r.structure(),

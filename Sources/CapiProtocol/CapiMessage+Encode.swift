@@ -10,11 +10,15 @@ extension CapiMessage {
         case .listenReq(let c, let info, let cip, let cip2, let calling, let callingSub):
             p.dword(c); p.dword(info); p.dword(cip); p.dword(cip2); p.structure(calling); p.structure(callingSub)
         case .listenConf(let c, let info), .alertConf(let c, let info), .disconnectConf(let c, let info),
-             .disconnectB3Conf(let c, let info):
+             .disconnectB3Conf(let c, let info), .connectConf(let c, let info), .connectB3Conf(let c, let info):
             p.dword(c); p.word(info.rawValue)
         case .connectInd(let plci, let cip, let called, let calling, let calledSub, let callingSub, let bc, let llc, let hlc, let add):
             p.dword(plci); p.word(cip); p.structure(called.encoded()); p.structure(calling?.encoded() ?? [])
             p.structure(calledSub); p.structure(callingSub); p.structure(bc); p.structure(llc); p.structure(hlc); p.structure(add)
+        case .connectReq(let c, let cip, let called, let calling, let calledSub, let callingSub, let bp, let bc, let llc, let hlc, let add):
+            p.dword(c); p.word(cip); p.structure(called.encoded()); p.structure(calling?.encoded() ?? [])
+            p.structure(calledSub); p.structure(callingSub); p.structure(bp?.encoded() ?? []); p.structure(bc)
+            p.structure(llc); p.structure(hlc); p.structure(add)
         case .connectResp(let plci, let reject, let bp, let num, let sub, let llc, let add):
             p.dword(plci); p.word(reject); p.structure(bp?.encoded() ?? []); p.structure(num); p.structure(sub)
             p.structure(llc); p.structure(add)
@@ -27,7 +31,8 @@ extension CapiMessage {
             p.dword(a); p.structure(add)
         case .infoInd(let a, let n, let e):
             p.dword(a); p.word(n); p.structure(e)
-        case .connectB3Ind(let a, let ncpi), .connectB3ActiveInd(let a, let ncpi), .disconnectB3Req(let a, let ncpi):
+        case .connectB3Ind(let a, let ncpi), .connectB3ActiveInd(let a, let ncpi), .disconnectB3Req(let a, let ncpi),
+             .connectB3Req(let a, let ncpi):
             p.dword(a); p.structure(ncpi)
         case .connectB3Resp(let a, let reject, let ncpi):
             p.dword(a); p.word(reject); p.structure(ncpi)

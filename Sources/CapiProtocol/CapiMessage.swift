@@ -42,12 +42,18 @@ public enum CapiMessageBody: Sendable, Equatable {
                     callingSubaddress: [UInt8], bc: [UInt8], llc: [UInt8], hlc: [UInt8], additionalInfo: [UInt8])
     case connectResp(plci: UInt32, reject: UInt16, bProtocol: BProtocol?, connectedNumber: [UInt8], connectedSubaddress: [UInt8],
                      llc: [UInt8], additionalInfo: [UInt8])
+    /// Outgoing call. `calling` nil = empty struct (the line's default number).
+    case connectReq(controller: UInt32, cip: UInt16, called: CalledPartyNumber, calling: CallingPartyNumber?, calledSubaddress: [UInt8],
+                    callingSubaddress: [UInt8], bProtocol: BProtocol?, bc: [UInt8], llc: [UInt8], hlc: [UInt8], additionalInfo: [UInt8])
+    case connectConf(plci: UInt32, info: CapiInfo)
     case connectActiveInd(plci: UInt32, connectedNumber: [UInt8], connectedSubaddress: [UInt8], llc: [UInt8])
     case connectActiveResp(plci: UInt32)
     case alertReq(plci: UInt32, additionalInfo: [UInt8])
     case alertConf(plci: UInt32, info: CapiInfo)
     case infoInd(plci: UInt32, infoNumber: UInt16, infoElement: [UInt8])
     case infoResp(plci: UInt32)
+    case connectB3Req(plci: UInt32, ncpi: [UInt8])
+    case connectB3Conf(ncci: UInt32, info: CapiInfo)
     case connectB3Ind(ncci: UInt32, ncpi: [UInt8])
     case connectB3Resp(ncci: UInt32, reject: UInt16, ncpi: [UInt8])
     case connectB3ActiveInd(ncci: UInt32, ncpi: [UInt8])
@@ -86,6 +92,7 @@ public struct CapiMessage: Sendable, Equatable, CustomStringConvertible {
         switch body {
         case .listenReq(let c, _, _, _, _, _), .listenConf(let c, _): c
         case .connectInd(let a, _, _, _, _, _, _, _, _, _), .connectResp(let a, _, _, _, _, _, _),
+             .connectReq(let a, _, _, _, _, _, _, _, _, _, _), .connectConf(let a, _), .connectB3Req(let a, _), .connectB3Conf(let a, _),
              .connectActiveInd(let a, _, _, _), .connectActiveResp(let a), .alertReq(let a, _), .alertConf(let a, _),
              .infoInd(let a, _, _), .infoResp(let a), .connectB3Ind(let a, _), .connectB3Resp(let a, _, _),
              .connectB3ActiveInd(let a, _), .connectB3ActiveResp(let a), .dataB3Req(let a, _, _, _),
@@ -109,7 +116,12 @@ public struct CapiMessage: Sendable, Equatable, CustomStringConvertible {
         case .dataB3Resp(_, let h): s += " handle=\(h)"
         case .disconnectB3Ind(_, let r, _): s += " reasonB3=\(r)"
         case .disconnectInd(_, let r): s += " reason=\(r)"
-        case .listenConf(_, let i), .alertConf(_, let i), .disconnectConf(_, let i), .disconnectB3Conf(_, let i): s += " info=\(i)"
+        case .connectReq(_, let cip, let called, let calling, _, _, let bp, _, _, _, _):
+            s += " cip=\(cip) called=\(called.digits) calling=\(calling?.digits ?? "-")"
+            if let bp { s += " B=\(bp.b1)/\(bp.b2)/\(bp.b3)" }
+        case .listenConf(_, let i), .alertConf(_, let i), .disconnectConf(_, let i), .disconnectB3Conf(_, let i),
+             .connectConf(_, let i), .connectB3Conf(_, let i): s += " info=\(i)"
+        case .dataB3Conf(_, let h, let i): s += " handle=\(h) info=\(i)"
         default: break
         }
         return s
@@ -121,6 +133,10 @@ public struct CapiMessage: Sendable, Equatable, CustomStringConvertible {
         case .listenConf: (.listen, .conf)
         case .connectInd: (.connect, .ind)
         case .connectResp: (.connect, .resp)
+        case .connectReq: (.connect, .req)
+        case .connectConf: (.connect, .conf)
+        case .connectB3Req: (.connectB3, .req)
+        case .connectB3Conf: (.connectB3, .conf)
         case .connectActiveInd: (.connectActive, .ind)
         case .connectActiveResp: (.connectActive, .resp)
         case .alertReq: (.alert, .req)
