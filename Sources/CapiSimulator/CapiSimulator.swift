@@ -11,13 +11,13 @@ public final class CapiSimulator: Sendable {
     public let profile: CapiProfile
     private let requestedPort: UInt16
 
-    private struct Listen: Sendable { var connection: RcapiConnection; var applID: UInt16; var cipMask: UInt32 }
-    private struct Waiter: Sendable {
+    struct Listen: Sendable { var connection: RcapiConnection; var applID: UInt16; var cipMask: UInt32 }
+    struct Waiter: Sendable {
         var connection: Int
         var match: @Sendable (CapiMessage) -> Bool
         var continuation: CheckedContinuation<CapiMessage?, Never>
     }
-    private struct State: Sendable {
+    struct State: Sendable {
         var server: RcapiServer?
         var connections: [Int: RcapiConnection] = [:]
         var nextConnectionID = 1
@@ -29,8 +29,14 @@ public final class CapiSimulator: Sendable {
         var nextWaiterID: UInt64 = 1
         var nextMessageNumber: UInt16 = 0x100
         var nextPLCIID: UInt32 = 1
+        // Outgoing calls (see OutgoingCalls.swift).
+        var outgoingBehaviours: [String: [OutgoingBehaviour]] = [:]
+        var defaultOutgoingBehaviour: OutgoingBehaviour = .answer()
+        var outgoing: [ReceivedFaxCall] = []
+        var outgoingInboxes: [UInt32: (connection: Int, index: Int, inbox: MessageInbox)] = [:]   // by PLCI
+        var outgoingEnded: (@Sendable (ReceivedFaxCall) -> Void)?
     }
-    private let state = Mutex(State())
+    let state = Mutex(State())
 
     /// `port` 0 picks a free port below 32768 (libcapi20 stores the port in a signed short).
     public init(port: UInt16 = 0, controllers: Int = 1) {
@@ -150,8 +156,11 @@ public final class CapiSimulator: Sendable {
             reply(connection, to: message, .disconnectConf(plci: plci, info: .noError))
         case .disconnectB3Req(let ncci, _):
             reply(connection, to: message, .disconnectB3Conf(ncci: ncci, info: .noError))
+        case .connectReq:
+            outgoingCallRequested(connection, message)
         default: break
         }
+        routeToOutgoingCall(connection, message)
         // Wake the first call script waiting for this message.
         let resumed = state.withLock { s -> CheckedContinuation<CapiMessage?, Never>? in
             guard let (id, w) = s.waiters.first(where: { $0.value.connection == connection.id && $0.value.match(message) })
@@ -172,16 +181,20 @@ public final class CapiSimulator: Sendable {
             for (c, l) in s.listens where l.connection.id == connection.id { s.listens[c] = nil }
             let mine = s.waiters.filter { $0.value.connection == connection.id }
             for id in mine.keys { s.waiters[id] = nil }
+            for (plci, o) in s.outgoingInboxes where o.connection == connection.id {
+                o.inbox.close()
+                s.outgoingInboxes[plci] = nil
+            }
             return Array(mine.values)
         }
         waiters.forEach { $0.continuation.resume(returning: nil) }
     }
 
-    private func record(_ direction: RecordedMessage.Direction, _ connection: RcapiConnection, _ content: RecordedMessage.Content) {
+    func record(_ direction: RecordedMessage.Direction, _ connection: RcapiConnection, _ content: RecordedMessage.Content) {
         state.withLock { $0.messages.append(RecordedMessage(time: Date(), direction: direction, connection: connection.id, content: content)) }
     }
 
-    private func reply(_ connection: RcapiConnection, to request: CapiMessage, _ body: CapiMessageBody) {
+    func reply(_ connection: RcapiConnection, to request: CapiMessage, _ body: CapiMessageBody) {
         let m = CapiMessage(applID: request.applID, messageNumber: request.messageNumber, body: body)
         record(.toGateway, connection, .capi(m))
         connection.send(m.encoded())
@@ -191,7 +204,7 @@ public final class CapiSimulator: Sendable {
 
     /// Sends an indication; returns the index in `messages` from which answers are looked for.
     @discardableResult
-    private func indicate(_ listen: Listen, _ body: CapiMessageBody, short: Bool = false) -> CapiMessage {
+    func indicate(_ listen: Listen, _ body: CapiMessageBody, short: Bool = false) -> CapiMessage {
         let number = state.withLock { s -> UInt16 in
             defer { s.nextMessageNumber = s.nextMessageNumber == 0x7FFF ? 0x100 : s.nextMessageNumber + 1 }
             return s.nextMessageNumber

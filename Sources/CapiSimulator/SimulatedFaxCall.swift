@@ -93,7 +93,9 @@ public struct RecordedMessage: Sendable, CustomStringConvertible {
 
 /// Page boundaries of an SFF document: byte offsets where each page's data ends.
 enum SFFPages {
-    static func pageEnds(_ d: [UInt8]) -> [Int] {
+    /// `partial`: `d` may be a prefix still growing — only pages whose end marker (next page header or the
+    /// end-of-document header) has arrived count.
+    static func pageEnds(_ d: [UInt8], partial: Bool = false) -> [Int] {
         guard d.count >= 20, d[0] == 0x53, d[1] == 0x66, d[2] == 0x66, d[3] == 0x66 else { return [] }
         var i = Int(d[10]) | Int(d[11]) << 8
         var ends: [Int] = []
@@ -118,7 +120,7 @@ enum SFFPages {
                 i += 2 + Int(d[i + 1])
             }
         }
-        if inPage { ends.append(d.count) }
+        if inPage && !partial { ends.append(d.count) }
         return ends
     }
 }
