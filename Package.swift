@@ -17,6 +17,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
     ],
     targets: [
         // MARK: C libraries, one thin system-library target each (Debian -dev packages).
@@ -35,11 +38,23 @@ let package = Package(
         .target(name: "FaxDocument", dependencies: ["CTIFF"], swiftSettings: swiftSettings),
         // MIME messages and SMTP submission through libcurl.
         .target(name: "MailOut", dependencies: ["CCurl"], swiftSettings: swiftSettings),
+        // IMAP (with our own certificate verification) and bounded MIME parsing through libetpan.
+        .target(
+            name: "MailIn",
+            dependencies: [
+                "CEtpan",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Documents to fax pages: Ghostscript (sandboxed subprocess), libtiff, images, text; cover page, send report.
+        .target(name: "FaxRender", dependencies: ["FaxDocument", "CTIFF"], swiftSettings: swiftSettings),
         // Model, configuration, plugin seams and the reception pipeline.
         .target(
             name: "FaxgateCore",
             dependencies: [
-                "FaxDocument", "MailOut",
+                "FaxDocument", "FaxRender", "MailOut",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
@@ -63,9 +78,27 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "IMAPIntake",
+            dependencies: [
+                "FaxgateCore", "MailIn",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Plugins/IMAPIntake",
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "BasicRedaction",
             dependencies: ["FaxgateCore"],
             path: "Plugins/BasicRedaction",
+            swiftSettings: swiftSettings
+        ),
+        // Export before delete (retention) into an archive directory.
+        .target(name: "ArchiveExport", dependencies: ["FaxgateCore"], path: "Plugins/ArchiveExport", swiftSettings: swiftSettings),
+        // Support snapshots: redacted, AES-256 encrypted ZIP through libarchive.
+        .target(
+            name: "SupportSnapshot",
+            dependencies: ["FaxgateCore", "CArchive", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
 
@@ -73,14 +106,19 @@ let package = Package(
         .target(
             name: "FaxgateApp",
             dependencies: [
-                "FaxgateCore", "CAPITransport", "SQLiteStorage", "BasicRedaction", "FaxDocument", "MailOut",
+                "FaxgateCore", "CAPITransport", "SQLiteStorage", "BasicRedaction", "SupportSnapshot", "ArchiveExport", "IMAPIntake", "FaxDocument", "FaxRender",
+                "MailOut", "MailIn",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
-        .executableTarget(name: "faxgate", dependencies: ["FaxgateApp"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "faxgate",
+            dependencies: ["FaxgateApp", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "capisim",
             dependencies: ["CapiSimulator", .product(name: "ArgumentParser", package: "swift-argument-parser")],
@@ -91,6 +129,8 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["FaxDocument"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "FaxDocumentTests", dependencies: ["FaxDocument", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "MailOutTests", dependencies: ["MailOut", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "MailInTests", dependencies: ["MailIn", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "FaxRenderTests", dependencies: ["FaxRender", "FaxDocument", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CapiTests",
             dependencies: ["CapiProtocol", "Capi20", "CapiSimulator", "CAPITransport", "FaxgateCore", "TestSupport"],
@@ -99,6 +139,11 @@ let package = Package(
         .testTarget(
             name: "FaxgateCoreTests",
             dependencies: ["FaxgateCore", "SQLiteStorage", "BasicRedaction", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PrivacyTests",
+            dependencies: ["FaxgateCore", "SQLiteStorage", "BasicRedaction", "SupportSnapshot", "ArchiveExport", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

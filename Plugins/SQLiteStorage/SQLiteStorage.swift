@@ -67,6 +67,7 @@ public final class SQLiteStorage: Storage {
                 t.uniqueKey(["callID", "kind"], onConflict: .replace)
             }
         }
+        registerJobMigrations(&m)
         return m
     }
 

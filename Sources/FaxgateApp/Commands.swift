@@ -13,7 +13,8 @@ public struct FaxgateCommand: AsyncParsableCommand {
         commandName: "faxgate",
         abstract: "Fax and voicemail to e-mail gateway.",
         version: FaxgateVersion.string,
-        subcommands: [Serve.self, ConfigCommand.self, Journal.self, Show.self, Version.self, Bench.self])
+        subcommands: [Serve.self, ConfigCommand.self, Journal.self, Show.self, Send.self, Queue.self, Cancel.self, Resend.self,
+                      Version.self, Bench.self])
     public init() {}
 }
 

@@ -21,9 +21,9 @@ struct Gateway {
         try await storage.migrate()
 
         let smtp = try Self.smtpSettings(config)
-        let sender = SMTPMailSender(settings: smtp)
+        let smtpSender = SMTPMailSender(settings: smtp)
         let outbox = try Outbox(
-            directory: config.spoolDirectory + "/outbox", sender: sender,
+            directory: config.spoolDirectory + "/outbox", sender: smtpSender,
             settings: .init(retryInitial: .seconds(config.smtp.retryInitialSeconds), retryMax: .seconds(config.smtp.retryMaxSeconds),
                             giveUpAfter: .seconds(config.smtp.giveUpAfterHours * 3600)),
             logger: logger.with(label: "outbox"))
@@ -39,6 +39,23 @@ struct Gateway {
         }
         let transport = PluginRegistry.transport(config, handler: pipeline, logger: logger.with(label: "capi"))
 
+        // Mail → fax: the queue dials; intakes (IMAP mailboxes, the CLI's drop directory) feed the processor.
+        let sender = MailAddress(from.address, displayName: from.name)
+        let queue = SendQueue(
+            settings: .init(
+                from: sender, hostname: hostname, retry: config.outgoing.retry, notifyEachRetry: config.outgoing.notifyEachRetry,
+                callingNumbers: Dictionary(uniqueKeysWithValues: config.extensions.map {
+                    ($0.name, (number: $0.senders.callingNumber ?? $0.numbers.first.flatMap { NumberPattern($0)?.low }, hide: $0.senders.hideCallingNumber))
+                }),
+                stationIDs: Dictionary(uniqueKeysWithValues: config.extensions.map { ($0.name, (id: $0.stationID ?? "", headline: $0.headline ?? "")) })),
+            storage: storage, transport: transport, outbox: outbox, logger: logger.with(label: "queue"))
+        let processor = try SubmissionProcessor(
+            settings: .init(spoolDirectory: config.spoolDirectory, from: sender, hostname: hostname), config: config,
+            storage: storage, outbox: outbox, logger: logger.with(label: "submission"), jobsAdded: { queue.wake() })
+        let drop = try DropDirectoryIntake(directory: config.spoolDirectory + "/drop", storage: storage, processor: processor,
+                                           queue: queue, logger: logger.with(label: "drop"))
+        let intakes = try PluginRegistry.mailIntakes(config, storage: storage, processor: processor, logger: logger.with(label: "intake"))
+
         logger.info("faxgate \(FaxgateVersion.string) starting", metadata: [
             "extensions": "\(config.extensions.count)", "spool": "\(config.spoolDirectory)", "transport": "\(transport.name)",
         ])
@@ -47,7 +64,9 @@ struct Gateway {
                 .init(service: outbox),
                 .init(service: pipeline),
                 .init(service: transport),
-            ],
+                .init(service: queue),
+                .init(service: drop),
+            ] + intakes.map { .init(service: $0) },
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()

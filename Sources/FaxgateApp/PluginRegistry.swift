@@ -2,6 +2,8 @@ import BasicRedaction
 import CAPITransport
 import FaxgateCore
 import Foundation
+import IMAPIntake
+import MailIn
 import Logging
 import SQLiteStorage
 
@@ -37,11 +39,33 @@ enum PluginRegistry {
         })
     }
 
-    static func transport(_ config: Configuration, handler: any ReceptionHandler, logger: Logger) -> any FaxTransport {
+    static func transport(_ config: Configuration, handler: any ReceptionHandler, logger: Logger) -> any FaxSendingTransport {
         let settings = CAPITransportSettings(
             driver: config.capi.driver, host: config.capi.host ?? "127.0.0.1", port: config.capi.port ?? 2662,
             controllers: config.capi.controllers, answerAudioAsFax: config.capi.answerAudioAsFax,
             capiHome: config.spoolDirectory + "/capi")
         return CAPIFaxTransport(settings: settings, handler: handler, logger: logger)
+    }
+}
+
+extension PluginRegistry {
+    /// One intake service per configured mailbox.
+    static func mailIntakes(_ config: Configuration, storage: any Storage, processor: SubmissionProcessor, logger: Logger) throws -> [IMAPIntake] {
+        try config.outgoing.mailboxes.map { m in
+            var password = m.password ?? ""
+            if let file = m.passwordFile {
+                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                    throw ValidationFailure("cannot read outgoing.mailboxes \(m.name) password_file \(file)")
+                }
+                password = text.split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+            }
+            let imap = IMAPSettings(host: m.host, port: UInt16(m.port), security: m.security == "starttls" ? .starttls : .implicitTLS,
+                                    username: m.username, password: password, caFile: m.caFile)
+            return try IMAPIntake(
+                settings: .init(name: m.name, imap: imap, folder: m.folder, processedFolder: m.processedFolder,
+                                rejectedFolder: m.rejectedFolder, poll: .seconds(m.pollSeconds),
+                                maxMessageBytes: config.outgoing.maxMessageBytes, spoolDirectory: config.spoolDirectory),
+                storage: storage, processor: processor, logger: logger)
+        }
     }
 }

@@ -154,7 +154,8 @@ public enum ConfigLoader {
 
     static let schema: Schema = .mapping([
         "spool_directory": .leaf, "hostname": .leaf, "catch_all": .leaf,
-        "log": .mapping(["level": .leaf, "redaction": .leaf, "redact_from": .leaf]),
+        "log": .mapping(["level": .leaf, "redaction": .leaf, "redact_from": .leaf, "directory": .leaf, "files": .leaf]),
+        "retention": PrivacyConfigSchema.retention, "privacy": PrivacyConfigSchema.privacy, "snapshot": PrivacyConfigSchema.snapshot,
         "storage": .mapping(["driver": .leaf, "path": .leaf]),
         "capi": .mapping(["driver": .leaf, "host": .leaf, "port": .leaf, "controllers": .leaf, "answer_audio_as_fax": .leaf]),
         "smtp": .mapping([
@@ -166,7 +167,32 @@ public enum ConfigLoader {
         "extensions": .list(.mapping([
             "name": .leaf, "numbers": .leaf, "email": .leaf, "formats": .leaf, "language": .leaf,
             "station_id": .leaf, "headline": .leaf, "fine": .leaf, "ring_delay_seconds": .leaf,
+            "senders": .mapping([
+                "allow": .leaf, "require_authentication": .leaf, "trusted_authserv_id": .leaf, "secret": .leaf,
+                "calling_number": .leaf, "hide_calling_number": .leaf, "allow_international": .leaf, "cover_page": .leaf,
+            ]),
         ])),
+        "outgoing": .mapping([
+            "fax_domains": .leaf, "subject_addresses": .leaf, "max_message_bytes": .leaf, "max_pages": .leaf,
+            "notify_each_retry": .leaf, "render_timeout_seconds": .leaf, "render_memory_mb": .leaf,
+            "mailboxes": .list(.mapping([
+                "name": .leaf, "host": .leaf, "port": .leaf, "security": .leaf, "username": .leaf, "password": .leaf,
+                "password_file": .leaf, "ca_file": .leaf, "folder": .leaf, "processed_folder": .leaf,
+                "rejected_folder": .leaf, "poll_seconds": .leaf,
+            ])),
+            "line": .mapping([
+                "country_code": .leaf, "area_code": .leaf, "international_prefix": .leaf, "national_prefix": .leaf,
+                "outside_line_prefix": .leaf,
+            ]),
+            "policy": .mapping([
+                "deny_prefixes": .leaf, "allow_international": .leaf, "max_jobs_per_sender_per_day": .leaf,
+                "max_pages_per_sender_per_day": .leaf,
+            ]),
+            "retry": .mapping([
+                "busy_seconds": .leaf, "no_answer_seconds": .leaf, "protocol_error_seconds": .leaf,
+                "network_failure_seconds": .leaf, "max_tries": .leaf, "max_protocol_errors": .leaf, "kill_after_hours": .leaf,
+            ]),
+        ]),
     ])
 
     static func unknownKeys(in node: Node, schema: Schema, path: [PathElement]) -> [ConfigIssue] {

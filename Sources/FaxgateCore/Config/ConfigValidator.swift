@@ -84,9 +84,11 @@ enum ConfigValidator {
             if let headline = ext.headline, headline.utf8.count > 100 { problem(base + [.key("headline")], "at most 100 bytes") }
             if !(0...60).contains(ext.ringDelaySeconds) { problem(base + [.key("ring_delay_seconds")], "between 0 and 60") }
         }
+        problems += validateOutgoing(c)
         if let name = c.catchAll, !c.extensions.contains(where: { $0.name == name }) {
             problem([.key("catch_all")], "no extension is named '\(name)'")
         }
+        problems += PrivacyConfigSchema.validate(c)
         return problems
     }
 }

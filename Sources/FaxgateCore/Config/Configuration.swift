@@ -15,10 +15,17 @@ public struct Configuration: Sendable, Codable, Equatable {
     public var extensions: [ExtensionConfig]
     /// Name of the extension that takes calls to numbers no extension claims; nil = reject those calls.
     public var catchAll: String?
+    /// Retention, redaction and support snapshots (Privacy/PrivacyConfiguration.swift).
+    public var retention = RetentionSettings()
+    public var privacy = PrivacySettings()
+    public var snapshot = SnapshotSettings()
+    /// Mail → fax. Absent = the gateway only receives.
+    public var outgoing: OutgoingConfig
 
     enum CodingKeys: String, CodingKey {
         case spoolDirectory = "spool_directory", hostname, log, storage, capi, smtp, mail, extensions
-        case catchAll = "catch_all"
+        case retention, privacy, snapshot
+        case catchAll = "catch_all", outgoing
     }
 
     public init(from decoder: Decoder) throws {
@@ -32,6 +39,10 @@ public struct Configuration: Sendable, Codable, Equatable {
         mail = try c.decode(MailSettings.self, forKey: .mail)
         extensions = try c.decode([ExtensionConfig].self, forKey: .extensions)
         catchAll = try c.decodeIfPresent(String.self, forKey: .catchAll)
+        retention = try c.decodeIfPresent(RetentionSettings.self, forKey: .retention) ?? RetentionSettings()
+        privacy = try c.decodeIfPresent(PrivacySettings.self, forKey: .privacy) ?? PrivacySettings()
+        snapshot = try c.decodeIfPresent(SnapshotSettings.self, forKey: .snapshot) ?? SnapshotSettings()
+        outgoing = try c.decodeIfPresent(OutgoingConfig.self, forKey: .outgoing) ?? OutgoingConfig()
     }
 }
 
@@ -42,14 +53,19 @@ public struct LogSettings: Sendable, Codable, Equatable {
     public var redaction: [String] = ["phone", "email"]
     /// Lowest level whose lines are redacted. Debug lines stay raw for a developer on the machine only.
     public var redactFrom: String = "info"
+    /// Daily log files (always redacted) in addition to stderr; default <spool_directory>/log.
+    public var directory: String?
+    public var files: Bool = true
 
-    enum CodingKeys: String, CodingKey { case level, redaction, redactFrom = "redact_from" }
+    enum CodingKeys: String, CodingKey { case level, redaction, redactFrom = "redact_from", directory, files }
     public init() {}
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         level = try c.decodeIfPresent(String.self, forKey: .level) ?? level
         redaction = try c.decodeIfPresent([String].self, forKey: .redaction) ?? redaction
         redactFrom = try c.decodeIfPresent(String.self, forKey: .redactFrom) ?? redactFrom
+        directory = try c.decodeIfPresent(String.self, forKey: .directory)
+        files = try c.decodeIfPresent(Bool.self, forKey: .files) ?? true
     }
 }
 
@@ -157,10 +173,12 @@ public struct ExtensionConfig: Sendable, Codable, Equatable {
     /// Ask for fine resolution (196 lpi).
     public var fine: Bool = true
     public var ringDelaySeconds: Int = 0
+    /// Who may send faxes through this extension (mail → fax).
+    public var senders: SenderConfig = SenderConfig()
 
     enum CodingKeys: String, CodingKey {
         case name, numbers, email, formats, language, stationID = "station_id", headline, fine
-        case ringDelaySeconds = "ring_delay_seconds"
+        case ringDelaySeconds = "ring_delay_seconds", senders
     }
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -175,5 +193,6 @@ public struct ExtensionConfig: Sendable, Codable, Equatable {
         headline = try c.decodeIfPresent(String.self, forKey: .headline)
         fine = try c.decodeIfPresent(Bool.self, forKey: .fine) ?? fine
         ringDelaySeconds = try c.decodeIfPresent(Int.self, forKey: .ringDelaySeconds) ?? 0
+        senders = try c.decodeIfPresent(SenderConfig.self, forKey: .senders) ?? SenderConfig()
     }
 }

@@ -6,6 +6,8 @@ import Synchronization
 ///
 /// Redaction happens here, at the one place every line passes, so no call site can forget it. Lines at
 /// `redactFrom` and above are redacted; below that (debug, trace) a developer on the box sees raw data.
+/// Lines also written to the daily log files (`files`) are redacted at every level: files outlive the
+/// session and end up in support snapshots.
 public struct RedactingLogHandler: LogHandler {
     public var logLevel: Logger.Level
     public var metadata: Logger.Metadata = [:]
@@ -14,9 +16,12 @@ public struct RedactingLogHandler: LogHandler {
     private let redactor: Redactor
     private let redactFrom: Logger.Level
     private let sink: LogSink
+    private let files: DailyLogFiles?
 
-    public init(label: String, level: Logger.Level, redactor: Redactor, redactFrom: Logger.Level, sink: LogSink = .standardError) {
+    public init(label: String, level: Logger.Level, redactor: Redactor, redactFrom: Logger.Level, sink: LogSink = .standardError,
+                files: DailyLogFiles? = nil) {
         self.label = label; self.logLevel = level; self.redactor = redactor; self.redactFrom = redactFrom; self.sink = sink
+        self.files = files
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
@@ -33,8 +38,9 @@ public struct RedactingLogHandler: LogHandler {
         if let id = merged.removeValue(forKey: "call") { line += " [\(id)]" }
         line += " \(event.message)"
         for (key, value) in merged.sorted(by: { $0.key < $1.key }) { line += " \(key)=\(value)" }
-        if event.level >= redactFrom { line = redactor.redact(line) }
-        sink.write(line + "\n")
+        let redacted = redactor.redact(line)
+        sink.write((event.level >= redactFrom ? redacted : line) + "\n")
+        files?.write(redacted + "\n")
     }
 
     static func timestamp() -> String {

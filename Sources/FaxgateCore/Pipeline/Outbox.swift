@@ -42,13 +42,19 @@ public actor Outbox: Service {
     public init(directory: String, sender: any MailSender, settings: Settings, logger: Logger) throws {
         self.directory = directory; self.sender = sender; self.settings = settings; self.logger = logger
         try FileManager.default.createDirectory(atPath: directory + "/failed", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: directory + "/sent", withIntermediateDirectories: true)
     }
 
     public func setResultHandler(_ handler: @escaping ResultHandler) { onResult = handler }
 
     /// Stores the message durably and wakes the delivery loop. Returns once the mail is safe on disk.
-    public func enqueue(message: [UInt8], envelopeFrom: String, recipients: [String], callID: Int64?) throws -> String {
-        let id = "\(Int(Date().timeIntervalSince1970))-\(UInt32.random(in: 0...UInt32.max))"
+    public func enqueue(message: [UInt8], envelopeFrom: String, recipients: [String], callID: Int64?, id fixedID: String? = nil) throws -> String {
+        let id = fixedID ?? "\(Int(Date().timeIntervalSince1970))-\(UInt32.random(in: 0...UInt32.max))"
+        // A fixed id makes enqueueing idempotent: a step repeated after a crash does not mail twice.
+        if fixedID != nil && (FileManager.default.fileExists(atPath: "\(directory)/\(id).json")
+                              || FileManager.default.fileExists(atPath: "\(directory)/sent/\(id)")) {
+            return id
+        }
         try DurableFile.write(message, to: "\(directory)/\(id).eml")
         let envelope = Envelope(id: id, envelopeFrom: envelopeFrom, recipients: recipients, callID: callID,
                                 queuedAt: Date(), attempts: 0, nextAttemptAt: Date(), lastError: nil)
@@ -103,6 +109,10 @@ public actor Outbox: Service {
             do {
                 try await sender.send(envelopeFrom: envelope.envelopeFrom, recipients: envelope.recipients, message: [UInt8](data))
                 // The server has the message now: only then may our copy go.
+                if envelope.callID == nil {
+                    // Replies and reports have fixed ids; a marker keeps a repeated step from mailing again.
+                    FileManager.default.createFile(atPath: "\(directory)/sent/\(envelope.id)", contents: nil)
+                }
                 try? FileManager.default.removeItem(atPath: "\(directory)/\(envelope.id).json")
                 try? FileManager.default.removeItem(atPath: emlPath)
                 try? DurableFile.syncDirectory(directory)

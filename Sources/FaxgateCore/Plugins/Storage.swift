@@ -16,6 +16,35 @@ public protocol Storage: Sendable {
     func events(callID: Int64) async throws -> [CallEvent]
     func putDocument(_ document: StoredDocument) async throws
     func documents(callID: Int64) async throws -> [StoredDocument]
+
+    // MARK: Outgoing faxes
+    /// Inserts the jobs and moves the intake record to its new state, in one transaction.
+    func insertJobs(_ jobs: [FaxJob], intake: IntakeRecord?, event: String) async throws -> [FaxJob]
+    /// Writes the job and a history event in one transaction. Fails if the stored state is not `expected`
+    /// (someone else moved it, e.g. a cancel), so two writers never overwrite each other.
+    func updateJob(_ job: FaxJob, expecting expected: FaxJob.State, event: String) async throws
+    func job(id: Int64) async throws -> FaxJob?
+    func jobs(in states: Set<FaxJob.State>) async throws -> [FaxJob]
+    func recentJobs(limit: Int) async throws -> [FaxJob]
+    func jobEvents(jobID: Int64) async throws -> [CallEvent]
+    /// Jobs and pages a sender submitted since a point in time (for daily limits).
+    func usage(sender: String, since: Date) async throws -> (jobs: Int, pages: Int)
+
+    // MARK: Mail intake ledger
+    /// Inserts the record unless one exists for (source, uidValidity, uid); returns the stored one.
+    func recordIntake(_ record: IntakeRecord) async throws -> (record: IntakeRecord, isNew: Bool)
+    func updateIntake(_ record: IntakeRecord) async throws
+    func intakes(in states: Set<IntakeRecord.State>) async throws -> [IntakeRecord]
+    func intakes(source: String, movedOnServer: Bool) async throws -> [IntakeRecord]
+    /// Same Message-ID seen before (a mailbox recreated with a new UIDVALIDITY must not fax twice).
+    func intake(messageID: String) async throws -> IntakeRecord?
+}
+
+public struct JobStateConflict: Error, Sendable, CustomStringConvertible {
+    public var jobID: Int64
+    public var actual: FaxJob.State?
+    public init(jobID: Int64, actual: FaxJob.State?) { self.jobID = jobID; self.actual = actual }
+    public var description: String { "job \(jobID) is \(actual?.rawValue ?? "gone"), not in the expected state" }
 }
 
 public struct StorageError: Error, Sendable, CustomStringConvertible {

@@ -1,0 +1,207 @@
+import FaxgateCore
+import Foundation
+import Logging
+import MailIn
+import ServiceLifecycle
+
+/// Watches one IMAP mailbox for fax orders: IDLE where the server has it, polling otherwise.
+///
+/// Exactly once: a message is first written to `<spool>/intake/` (fsynced) and recorded in the intake
+/// ledger under (mailbox, UIDVALIDITY, UID); only then is it processed, and only after the decision is stored
+/// is it moved to the Processed or Rejected folder. A crash at any point leaves either an unrecorded message
+/// (fetched again), a recorded but undecided one (decided on restart), or a decided but unmoved one (moved on
+/// restart) — never a lost or repeated fax. A mailbox recreated with a new UIDVALIDITY is covered by Message-ID.
+public actor IMAPIntake: Service {
+    public struct Settings: Sendable {
+        public var name: String
+        public var imap: IMAPSettings
+        public var folder: String
+        public var processedFolder: String
+        public var rejectedFolder: String
+        public var poll: Duration
+        public var maxMessageBytes: Int
+        public var spoolDirectory: String
+        public init(name: String, imap: IMAPSettings, folder: String, processedFolder: String, rejectedFolder: String,
+                    poll: Duration, maxMessageBytes: Int, spoolDirectory: String) {
+            self.name = name; self.imap = imap; self.folder = folder; self.processedFolder = processedFolder
+            self.rejectedFolder = rejectedFolder; self.poll = poll; self.maxMessageBytes = maxMessageBytes
+            self.spoolDirectory = spoolDirectory
+        }
+    }
+
+    private let settings: Settings
+    private let storage: any Storage
+    private let processor: SubmissionProcessor
+    private let logger: Logger
+    private var backoff: Duration = .seconds(1)
+
+    public init(settings: Settings, storage: any Storage, processor: SubmissionProcessor, logger: Logger) throws {
+        self.settings = settings; self.storage = storage; self.processor = processor; self.logger = logger
+        try FileManager.default.createDirectory(atPath: settings.spoolDirectory + "/intake", withIntermediateDirectories: true)
+    }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let connection = IMAPConnection(settings: settings.imap)
+            do {
+                try await session(connection)
+            } catch is CancellationError {
+                await connection.close()
+                break
+            } catch {
+                logger.error("mailbox \(settings.name): \(error); retrying in \(backoff)", metadata: ["mailbox": "\(settings.name)"])
+            }
+            await connection.close()
+            if Task.isShuttingDownGracefully { break }
+            try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .seconds(300))
+        }
+    }
+
+    private func session(_ c: IMAPConnection) async throws {
+        try await c.connect()  // verifies the certificate chain and host name before anything else
+        try await c.login()
+        _ = try await c.capability()
+        for folder in [settings.processedFolder, settings.rejectedFolder] { _ = try? await c.create(folder) }
+        let selected = try await c.select(settings.folder)
+        backoff = .seconds(1)
+        logger.info("watching mailbox", metadata: [
+            "mailbox": "\(settings.name)", "folder": "\(settings.folder)", "idle": "\(c.supportsIdle)", "messages": "\(selected.exists)",
+        ])
+        let uidValidity = Int64(selected.uidValidity)
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let uids = try await c.uidSearchAll()
+            for uid in uids {
+                if Task.isShuttingDownGracefully { return }
+                try await take(uid: uid, uidValidity: uidValidity, connection: c)
+            }
+            try await finishMoves(uidValidity: uidValidity, present: Set(uids), connection: c)
+            if c.supportsIdle {
+                _ = try await c.idle(timeout: settings.poll)
+            } else {
+                try await Task.sleep(for: settings.poll)
+            }
+        }
+        try? await c.logout()
+    }
+
+    /// Fetch → store → record → decide → move, each step safe to repeat.
+    private func take(uid: UInt32, uidValidity: Int64, connection c: IMAPConnection) async throws {
+        let rawPath = "\(settings.spoolDirectory)/intake/\(settings.name)-\(uidValidity)-\(uid).eml"
+        var record: IntakeRecord
+        let known = try await storage.intakes(source: settings.name, movedOnServer: false)
+            .first { $0.uidValidity == uidValidity && $0.uid == Int64(uid) }
+        if let known {
+            record = known
+        } else {
+            let size = try await c.fetchSize(uid)
+            // Over the limit: keep only the headers (enough to answer), never the whole message.
+            let raw = try await c.fetchRaw(uid)
+            let stored = size > settings.maxMessageBytes ? Array(Self.headerBlock(of: raw)) : raw
+            try DurableFile.write(stored, to: rawPath)
+            let messageID = MIMEHeaders.value(of: "Message-ID", in: stored)
+            (record, _) = try await storage.recordIntake(IntakeRecord(source: settings.name, uidValidity: uidValidity, uid: Int64(uid),
+                                                                      messageID: messageID, rawPath: rawPath))
+            if size > settings.maxMessageBytes, record.state == .fetched {
+                let mail = Self.headersOnlyMail(stored)
+                record = try await processor.refuse(mail, intake: record, .init(
+                    "the message is \(size / 1_048_576) MB; the limit for a fax order is \(settings.maxMessageBytes / 1_048_576) MB"))
+            }
+            // Same message seen in an earlier generation of this mailbox (UIDVALIDITY changed): never fax twice.
+            if record.state == .fetched, let messageID, let earlier = try await storage.intake(messageID: messageID),
+               earlier.id != record.id, earlier.state != .fetched {
+                record.state = .ignored
+                record.detail = "duplicate of intake #\(earlier.id ?? 0) (same Message-ID)"
+                try await storage.updateIntake(record)
+            }
+        }
+        if record.state == .fetched {
+            record = try await decide(record)
+        }
+        try await move(record, connection: c)
+    }
+
+    private func decide(_ record: IntakeRecord) async throws -> IntakeRecord {
+        guard let data = FileManager.default.contents(atPath: record.rawPath) else {
+            throw IntakeFailure("stored message \(record.rawPath) is missing")
+        }
+        let raw = [UInt8](data)
+        do {
+            let parsed = try MIMEParser.parse(raw, limits: MIMELimits(maxBytes: settings.maxMessageBytes))
+            return try await processor.process(IncomingMail(parsed), intake: record)
+        } catch let error as MIMEError {
+            return try await processor.refuse(Self.headersOnlyMail(raw), intake: record,
+                                              .init("the message could not be read: \(error.description)"))
+        }
+    }
+
+    private func move(_ record: IntakeRecord, connection c: IMAPConnection) async throws {
+        guard !record.moved, record.state != .fetched else { return }
+        let target = record.state == .rejected ? settings.rejectedFolder : settings.processedFolder
+        _ = try await c.move(UInt32(record.uid), to: target)
+        var moved = record
+        moved.moved = true
+        try await storage.updateIntake(moved)
+    }
+
+    /// Records decided in an earlier run whose message is no longer in the folder were moved before a crash.
+    private func finishMoves(uidValidity: Int64, present: Set<UInt32>, connection c: IMAPConnection) async throws {
+        for var record in try await storage.intakes(source: settings.name, movedOnServer: false)
+            where record.state != .fetched && (record.uidValidity != uidValidity || !present.contains(UInt32(record.uid))) {
+            record.moved = true
+            try await storage.updateIntake(record)
+        }
+    }
+
+    static func headerBlock(of raw: [UInt8]) -> ArraySlice<UInt8> {
+        let crlf: [UInt8] = [13, 10, 13, 10]
+        var i = 0
+        while i + 3 < raw.count {
+            if raw[i] == 13 && Array(raw[i..<i + 4]) == crlf { return raw[..<(i + 4)] }
+            if raw[i] == 10 && raw[i + 1] == 10 { return raw[..<(i + 2)] }
+            i += 1
+        }
+        return raw.prefix(64 * 1024)
+    }
+
+    /// Just enough to answer a message we will not parse: sender, subject, ids and loop markers.
+    static func headersOnlyMail(_ raw: [UInt8]) -> IncomingMail {
+        let block = Array(headerBlock(of: raw))
+        let from = MIMEHeaders.value(of: "From", in: block).flatMap { MailboxSyntax.address(in: $0)?.address }
+        var headers: [(name: String, value: String)] = []
+        for name in ["Auto-Submitted", "Precedence", "List-Id"] {
+            if let v = MIMEHeaders.value(of: name, in: block) { headers.append((name, v)) }
+        }
+        return IncomingMail(fromAddress: from, returnPath: MIMEHeaders.value(of: "Return-Path", in: block), to: [],
+                            subject: MIMEHeaders.value(of: "Subject", in: block) ?? "", messageID: MIMEHeaders.value(of: "Message-ID", in: block),
+                            headers: headers)
+    }
+}
+
+struct IntakeFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+/// Raw header lookup for messages we refuse to hand to the MIME parser.
+enum MIMEHeaders {
+    static func value(of name: String, in raw: [UInt8]) -> String? {
+        let text = String(decoding: raw.prefix(256 * 1024), as: UTF8.self)
+        var current: String?
+        var value = ""
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            let l = line.hasSuffix("\r") ? String(line.dropLast()) : String(line)
+            if l.isEmpty { break }
+            if l.first == " " || l.first == "\t" {
+                if current != nil { value += " " + l.trimmingCharacters(in: .whitespaces) }
+                continue
+            }
+            if current != nil { return value }
+            if let colon = l.firstIndex(of: ":"), l[..<colon].caseInsensitiveCompare(name) == .orderedSame {
+                current = name
+                value = l[l.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+        }
+        return current != nil ? value : nil
+    }
+}

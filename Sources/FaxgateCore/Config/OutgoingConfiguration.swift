@@ -1,0 +1,201 @@
+import Foundation
+
+/// Mail → fax settings: where mail is read, how it is addressed, who may send, what may be dialled.
+public struct OutgoingConfig: Sendable, Codable, Equatable {
+    /// Domains whose local part is a fax number: `0301234567@fax.example.com`, `FAX=+4930…@fax.example.com`.
+    public var faxDomains: [String] = []
+    /// Addresses that take the number from the Subject ("Fax an 030 1234567: Befund").
+    public var subjectAddresses: [String] = []
+    public var mailboxes: [MailboxConfig] = []
+    public var line: LineConfig = LineConfig()
+    public var policy: DialPolicyConfig = DialPolicyConfig()
+    public var retry: RetryConfig = RetryConfig()
+    /// Limits applied to every incoming mail before it is parsed.
+    public var maxMessageBytes: Int = 25 * 1024 * 1024
+    public var maxPages: Int = 100
+    /// Send a notice for every failed attempt, not only the final result.
+    public var notifyEachRetry: Bool = false
+    /// Ghostscript and image decoding limits.
+    public var renderTimeoutSeconds: Int = 60
+    public var renderMemoryMB: Int = 512
+
+    enum CodingKeys: String, CodingKey {
+        case faxDomains = "fax_domains", subjectAddresses = "subject_addresses", mailboxes, line, policy, retry
+        case maxMessageBytes = "max_message_bytes", maxPages = "max_pages", notifyEachRetry = "notify_each_retry"
+        case renderTimeoutSeconds = "render_timeout_seconds", renderMemoryMB = "render_memory_mb"
+    }
+    public init() {}
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        faxDomains = try c.decodeIfPresent([String].self, forKey: .faxDomains) ?? []
+        subjectAddresses = try c.decodeIfPresent([String].self, forKey: .subjectAddresses) ?? []
+        mailboxes = try c.decodeIfPresent([MailboxConfig].self, forKey: .mailboxes) ?? []
+        line = try c.decodeIfPresent(LineConfig.self, forKey: .line) ?? LineConfig()
+        policy = try c.decodeIfPresent(DialPolicyConfig.self, forKey: .policy) ?? DialPolicyConfig()
+        retry = try c.decodeIfPresent(RetryConfig.self, forKey: .retry) ?? RetryConfig()
+        maxMessageBytes = try c.decodeIfPresent(Int.self, forKey: .maxMessageBytes) ?? maxMessageBytes
+        maxPages = try c.decodeIfPresent(Int.self, forKey: .maxPages) ?? maxPages
+        notifyEachRetry = try c.decodeIfPresent(Bool.self, forKey: .notifyEachRetry) ?? false
+        renderTimeoutSeconds = try c.decodeIfPresent(Int.self, forKey: .renderTimeoutSeconds) ?? renderTimeoutSeconds
+        renderMemoryMB = try c.decodeIfPresent(Int.self, forKey: .renderMemoryMB) ?? renderMemoryMB
+    }
+}
+
+/// One IMAP mailbox the gateway watches.
+public struct MailboxConfig: Sendable, Codable, Equatable {
+    public var name: String
+    public var host: String
+    public var port: Int
+    /// "starttls" (143) or "tls" (993).
+    public var security: String = "tls"
+    public var username: String
+    public var password: String?
+    public var passwordFile: String?
+    public var caFile: String?
+    public var folder: String = "INBOX"
+    public var processedFolder: String = "Processed"
+    public var rejectedFolder: String = "Rejected"
+    /// Polling interval when the server has no IDLE, and the longest IDLE before re-checking.
+    public var pollSeconds: Int = 60
+
+    enum CodingKeys: String, CodingKey {
+        case name, host, port, security, username, password, passwordFile = "password_file", caFile = "ca_file", folder
+        case processedFolder = "processed_folder", rejectedFolder = "rejected_folder", pollSeconds = "poll_seconds"
+    }
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        host = try c.decode(String.self, forKey: .host)
+        port = try c.decode(Int.self, forKey: .port)
+        security = try c.decodeIfPresent(String.self, forKey: .security) ?? security
+        username = try c.decode(String.self, forKey: .username)
+        password = try c.decodeIfPresent(String.self, forKey: .password)
+        passwordFile = try c.decodeIfPresent(String.self, forKey: .passwordFile)
+        caFile = try c.decodeIfPresent(String.self, forKey: .caFile)
+        folder = try c.decodeIfPresent(String.self, forKey: .folder) ?? folder
+        processedFolder = try c.decodeIfPresent(String.self, forKey: .processedFolder) ?? processedFolder
+        rejectedFolder = try c.decodeIfPresent(String.self, forKey: .rejectedFolder) ?? rejectedFolder
+        pollSeconds = try c.decodeIfPresent(Int.self, forKey: .pollSeconds) ?? pollSeconds
+    }
+}
+
+/// How numbers are written and dialled on this line.
+public struct LineConfig: Sendable, Codable, Equatable {
+    public var countryCode: String = "49"
+    /// Area code without the national prefix, e.g. "30" for Berlin. Local numbers get it prepended.
+    public var areaCode: String = ""
+    public var internationalPrefix: String = "00"
+    public var nationalPrefix: String = "0"
+    /// Digit(s) a PBX needs for an outside line, e.g. "0"; empty for a direct line.
+    public var outsideLinePrefix: String = ""
+
+    enum CodingKeys: String, CodingKey {
+        case countryCode = "country_code", areaCode = "area_code", internationalPrefix = "international_prefix"
+        case nationalPrefix = "national_prefix", outsideLinePrefix = "outside_line_prefix"
+    }
+    public init() {}
+    public init(countryCode: String, areaCode: String, internationalPrefix: String = "00", nationalPrefix: String = "0",
+                outsideLinePrefix: String = "") {
+        self.countryCode = countryCode; self.areaCode = areaCode; self.internationalPrefix = internationalPrefix
+        self.nationalPrefix = nationalPrefix; self.outsideLinePrefix = outsideLinePrefix
+    }
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        countryCode = try c.decodeIfPresent(String.self, forKey: .countryCode) ?? countryCode
+        areaCode = try c.decodeIfPresent(String.self, forKey: .areaCode) ?? areaCode
+        internationalPrefix = try c.decodeIfPresent(String.self, forKey: .internationalPrefix) ?? internationalPrefix
+        nationalPrefix = try c.decodeIfPresent(String.self, forKey: .nationalPrefix) ?? nationalPrefix
+        outsideLinePrefix = try c.decodeIfPresent(String.self, forKey: .outsideLinePrefix) ?? outsideLinePrefix
+    }
+}
+
+/// What may be dialled, and how much.
+public struct DialPolicyConfig: Sendable, Codable, Equatable {
+    /// E.164 prefixes never dialled (premium rate, directory services). Defaults cover Germany.
+    public var denyPrefixes: [String] = ["+49900", "+49137", "+49118", "+49180", "+4919", "+49138"]
+    /// International destinations (other country codes) are refused unless allowed here or per extension.
+    public var allowInternational: Bool = false
+    /// Per sender address and calendar day.
+    public var maxJobsPerSenderPerDay: Int = 50
+    public var maxPagesPerSenderPerDay: Int = 500
+
+    enum CodingKeys: String, CodingKey {
+        case denyPrefixes = "deny_prefixes", allowInternational = "allow_international"
+        case maxJobsPerSenderPerDay = "max_jobs_per_sender_per_day", maxPagesPerSenderPerDay = "max_pages_per_sender_per_day"
+    }
+    public init() {}
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        denyPrefixes = try c.decodeIfPresent([String].self, forKey: .denyPrefixes) ?? denyPrefixes
+        allowInternational = try c.decodeIfPresent(Bool.self, forKey: .allowInternational) ?? false
+        maxJobsPerSenderPerDay = try c.decodeIfPresent(Int.self, forKey: .maxJobsPerSenderPerDay) ?? maxJobsPerSenderPerDay
+        maxPagesPerSenderPerDay = try c.decodeIfPresent(Int.self, forKey: .maxPagesPerSenderPerDay) ?? maxPagesPerSenderPerDay
+    }
+}
+
+/// Retry delays by cause, as HylaFAX does it: busy soon, no answer later, protocol errors quickly.
+public struct RetryConfig: Sendable, Codable, Equatable {
+    public var busySeconds: Int = 180
+    public var noAnswerSeconds: Int = 300
+    public var protocolErrorSeconds: Int = 60
+    public var networkFailureSeconds: Int = 120
+    /// Dial attempts in total, and how many of them may fail with a fax protocol error.
+    public var maxTries: Int = 6
+    public var maxProtocolErrors: Int = 3
+    /// A job not sent within this time fails (HylaFAX's kill time).
+    public var killAfterHours: Int = 24
+
+    enum CodingKeys: String, CodingKey {
+        case busySeconds = "busy_seconds", noAnswerSeconds = "no_answer_seconds", protocolErrorSeconds = "protocol_error_seconds"
+        case networkFailureSeconds = "network_failure_seconds", maxTries = "max_tries", maxProtocolErrors = "max_protocol_errors"
+        case killAfterHours = "kill_after_hours"
+    }
+    public init() {}
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        busySeconds = try c.decodeIfPresent(Int.self, forKey: .busySeconds) ?? busySeconds
+        noAnswerSeconds = try c.decodeIfPresent(Int.self, forKey: .noAnswerSeconds) ?? noAnswerSeconds
+        protocolErrorSeconds = try c.decodeIfPresent(Int.self, forKey: .protocolErrorSeconds) ?? protocolErrorSeconds
+        networkFailureSeconds = try c.decodeIfPresent(Int.self, forKey: .networkFailureSeconds) ?? networkFailureSeconds
+        maxTries = try c.decodeIfPresent(Int.self, forKey: .maxTries) ?? maxTries
+        maxProtocolErrors = try c.decodeIfPresent(Int.self, forKey: .maxProtocolErrors) ?? maxProtocolErrors
+        killAfterHours = try c.decodeIfPresent(Int.self, forKey: .killAfterHours) ?? killAfterHours
+    }
+}
+
+/// Who may send through an extension, and as whom the fax goes out.
+public struct SenderConfig: Sendable, Codable, Equatable {
+    /// Addresses ("alice@example.com") and domains ("@example.com") allowed to send. Empty = nobody (default deny).
+    public var allow: [String] = []
+    /// Require the trusted MTA's Authentication-Results to show a pass for the sender's domain: none, dkim, spf, dkim_or_spf.
+    public var requireAuthentication: String = "none"
+    /// authserv-id of the MTA whose Authentication-Results header we trust (others are ignored: anyone can write one).
+    public var trustedAuthservID: String?
+    /// Optional shared secret the sender puts into the address (`0301234567+SECRET@fax…`) or the Subject (`#SECRET`).
+    public var secret: String?
+    /// Our number signalled on outgoing calls (MSN/DDI); default: the extension's first number.
+    public var callingNumber: String?
+    public var hideCallingNumber: Bool = false
+    /// Allow destinations outside the country for these senders.
+    public var allowInternational: Bool?
+    /// Add a cover page from the template unless the mail says `X-Fax-Cover: no`.
+    public var coverPage: Bool = false
+
+    enum CodingKeys: String, CodingKey {
+        case allow, requireAuthentication = "require_authentication", trustedAuthservID = "trusted_authserv_id", secret
+        case callingNumber = "calling_number", hideCallingNumber = "hide_calling_number"
+        case allowInternational = "allow_international", coverPage = "cover_page"
+    }
+    public init() {}
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        allow = try c.decodeIfPresent([String].self, forKey: .allow) ?? []
+        requireAuthentication = try c.decodeIfPresent(String.self, forKey: .requireAuthentication) ?? "none"
+        trustedAuthservID = try c.decodeIfPresent(String.self, forKey: .trustedAuthservID)
+        secret = try c.decodeIfPresent(String.self, forKey: .secret)
+        callingNumber = try c.decodeIfPresent(String.self, forKey: .callingNumber)
+        hideCallingNumber = try c.decodeIfPresent(Bool.self, forKey: .hideCallingNumber) ?? false
+        allowInternational = try c.decodeIfPresent(Bool.self, forKey: .allowInternational)
+        coverPage = try c.decodeIfPresent(Bool.self, forKey: .coverPage) ?? false
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+
+/// Texts of the mails the mail → fax side sends: refusals and status reports, in German and English.
+/// Each refusal says exactly why, in words a receptionist understands, and what to do instead.
+public struct OutgoingMailText: Sendable {
+    public var german: Bool
+    public init(language: String) { german = language != "en" }
+
+    public func refusalSubject(_ original: String) -> String {
+        (german ? "Fax nicht gesendet: " : "Fax not sent: ") + original
+    }
+
+    public func refusalBody(reason: String, original: String, detail: [String]) -> String {
+        var lines = [
+            german ? "Ihre Nachricht wurde nicht als Fax gesendet und es wurde nichts gewählt."
+                   : "Your message was not sent as a fax, and nothing was dialled.",
+            "",
+            (german ? "Grund: " : "Reason: ") + reason,
+        ]
+        if !detail.isEmpty { lines.append(""); lines += detail.map { "  - \($0)" } }
+        lines += [
+            "",
+            (german ? "Betreff Ihrer Nachricht: " : "Subject of your message: ") + original,
+            "",
+            "-- ",
+            german ? "Faxgate – automatisch erzeugte Antwort" : "Faxgate – automatically generated reply",
+        ]
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    public enum Status: Sendable { case sent, failed, retrying(next: Date) }
+
+    public func statusSubject(_ status: Status, job: FaxJob) -> String {
+        switch (status, german) {
+        case (.sent, true): return "Fax an \(job.number) gesendet (\(job.pagesSent) \(job.pagesSent == 1 ? "Seite" : "Seiten"))"
+        case (.sent, false): return "Fax to \(job.number) sent (\(job.pagesSent) \(job.pagesSent == 1 ? "page" : "pages"))"
+        case (.failed, true): return "Fax an \(job.number) fehlgeschlagen: \(causeText(job.lastCause))"
+        case (.failed, false): return "Fax to \(job.number) failed: \(causeText(job.lastCause))"
+        case (.retrying, true): return "Fax an \(job.number): neuer Versuch folgt (\(causeText(job.lastCause)))"
+        case (.retrying, false): return "Fax to \(job.number): will try again (\(causeText(job.lastCause)))"
+        }
+    }
+
+    public func statusBody(_ status: Status, job: FaxJob, timeZone: TimeZone = .current) -> String {
+        var lines: [String] = []
+        switch status {
+        case .sent:
+            lines.append(german ? "Ihr Fax wurde vollständig übertragen. Der Sendebericht liegt bei."
+                                : "Your fax was transmitted completely. The transmission report is attached.")
+        case .failed:
+            lines.append(german ? "Ihr Fax konnte nicht übertragen werden; es werden keine weiteren Versuche unternommen. Der Sendebericht liegt bei."
+                                : "Your fax could not be transmitted; no further attempts will be made. The transmission report is attached.")
+        case .retrying(let next):
+            lines.append((german ? "Der Versuch ist fehlgeschlagen; der nächste folgt um " : "The attempt failed; the next one follows at ")
+                         + format(next, timeZone) + ".")
+        }
+        lines.append("")
+        let rows: [(String, String, String)] = [
+            ("Empfänger", "Recipient", "\(job.number) (\(job.dialString))"),
+            ("Betreff", "Subject", job.subject),
+            ("Kennung der Gegenstelle", "Remote station id", job.remoteStationID ?? "–"),
+            ("Seiten übertragen", "Pages sent", "\(job.pagesSent) / \(job.pages)"),
+            ("Auflösung", "Resolution", job.fine ? (german ? "fein (204 × 196 dpi)" : "fine (204 × 196 dpi)") : "normal (204 × 98 dpi)"),
+            ("Übertragungsrate", "Signalling rate", job.bitRate.map { "\($0) bit/s" } ?? "–"),
+            ("Versuche", "Attempts", "\(job.tries)"),
+            ("Letzter Versuch", "Last attempt", job.dialedAt.map { format($0, timeZone) } ?? "–"),
+            ("Ergebnis", "Result", job.lastText ?? causeText(job.lastCause)),
+            ("Auftrag", "Job", "#\(job.id ?? 0)"),
+        ]
+        let width = rows.map { (german ? $0.0 : $0.1).count }.max() ?? 0
+        for row in rows {
+            let label = german ? row.0 : row.1
+            lines.append("\(label):\(String(repeating: " ", count: width - label.count + 1))\(row.2)")
+        }
+        lines += ["", "-- ", german ? "Faxgate – automatisch erzeugte Nachricht" : "Faxgate – automatically generated message"]
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    public func causeText(_ cause: String?) -> String {
+        switch (SendOutcome.Cause(rawValue: cause ?? ""), german) {
+        case (.success?, true): return "gesendet"
+        case (.success?, false): return "sent"
+        case (.busy?, true): return "besetzt"
+        case (.busy?, false): return "busy"
+        case (.noAnswer?, true): return "keine Antwort"
+        case (.noAnswer?, false): return "no answer"
+        case (.faxProtocolError?, true): return "Faxübertragung gestört"
+        case (.faxProtocolError?, false): return "fax transmission error"
+        case (.networkFailure?, true): return "Netzstörung"
+        case (.networkFailure?, false): return "network failure"
+        case (.invalidNumber?, true): return "Nummer ungültig"
+        case (.invalidNumber?, false): return "invalid number"
+        case (.rejected?, true): return "Anruf abgewiesen"
+        case (.rejected?, false): return "call rejected"
+        case (.localError?, true): return "interner Fehler"
+        case (.localError?, false): return "local error"
+        case (nil, true): return cause == "canceled" ? "abgebrochen" : "unbekannt"
+        case (nil, false): return cause == "canceled" ? "canceled" : "unknown"
+        }
+    }
+
+    func format(_ date: Date, _ tz: TimeZone) -> String {
+        let f = DateFormatter()
+        f.timeZone = tz
+        f.locale = Locale(identifier: german ? "de_DE" : "en_GB")
+        f.dateFormat = german ? "dd.MM.yyyy HH:mm:ss zzz" : "yyyy-MM-dd HH:mm:ss zzz"
+        return f.string(from: date)
+    }
+}

@@ -1,0 +1,235 @@
+import FaxDocument
+import FaxRender
+import Foundation
+import Logging
+import MailOut
+import ServiceLifecycle
+
+/// Dials queued fax jobs: several lines at once, at most one call per destination, retries by cause with
+/// the configured delays (HylaFAX's habits), and a status mail with a send report for every final result.
+public actor SendQueue: Service {
+    public struct Settings: Sendable {
+        public var from: MailAddress
+        public var hostname: String
+        public var retry: RetryConfig
+        public var notifyEachRetry: Bool
+        /// Per extension: number to signal and CLIR.
+        public var callingNumbers: [String: (number: String?, hide: Bool)]
+        public var stationIDs: [String: (id: String, headline: String)]
+        public init(from: MailAddress, hostname: String, retry: RetryConfig, notifyEachRetry: Bool,
+                    callingNumbers: [String: (number: String?, hide: Bool)], stationIDs: [String: (id: String, headline: String)]) {
+            self.from = from; self.hostname = hostname; self.retry = retry; self.notifyEachRetry = notifyEachRetry
+            self.callingNumbers = callingNumbers; self.stationIDs = stationIDs
+        }
+    }
+
+    private let settings: Settings
+    private let storage: any Storage
+    private let transport: any FaxSendingTransport
+    private let outbox: Outbox
+    private let logger: Logger
+    private let wakeup = Wakeup()
+    private var activeNumbers: Set<String> = []
+    private var activeCount = 0
+
+    public init(settings: Settings, storage: any Storage, transport: any FaxSendingTransport, outbox: Outbox, logger: Logger) {
+        self.settings = settings; self.storage = storage; self.transport = transport; self.outbox = outbox; self.logger = logger
+    }
+
+    /// New work or a cancel: look at the queue now.
+    public nonisolated func wake() { wakeup.signal() }
+
+    public func run() async throws {
+        // A job that was on the line when we stopped: we cannot know what the remote got. Try again, and say so.
+        for var job in try await storage.jobs(in: [.active]) {
+            job.state = .deferred
+            job.nextAttemptAt = Date()
+            job.lastText = "interrupted by a gateway restart during the call"
+            try await storage.updateJob(job, expecting: .active, event: "found active at start; will retry")
+        }
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                while !Task.isShuttingDownGracefully && !Task.isCancelled {
+                    let next = await startDueJobs(group: &group)
+                    let delay = max(0.05, min(next?.timeIntervalSinceNow ?? 3600, 3600))
+                    await wakeup.wait(timeout: .milliseconds(Int(delay * 1000)))
+                }
+                // Calls in flight finish (the transport bounds them); nothing new starts.
+                await group.waitForAll()
+            }
+        } onGracefulShutdown: { [wakeup] in
+            wakeup.signal()
+        }
+    }
+
+    /// Starts every job that is due, has a free channel and no call to the same number. Returns when to look again.
+    private func startDueJobs(group: inout TaskGroup<Void>) async -> Date? {
+        let channels = await transport.channels
+        let jobs: [FaxJob]
+        do { jobs = try await storage.jobs(in: [.ready, .deferred]) } catch {
+            logger.error("cannot read the queue: \(error)")
+            return Date().addingTimeInterval(5)
+        }
+        var nextDue: Date?
+        let now = Date()
+        for job in jobs {
+            let due = max(job.nextAttemptAt, job.sendAt)
+            if due > now { nextDue = min(nextDue ?? due, due); continue }
+            if activeNumbers.contains(job.number) { continue }
+            guard activeCount < channels else {
+                // All lines busy: a finishing call wakes us.
+                break
+            }
+            var active = job
+            active.state = .active
+            active.tries += 1
+            active.dialedAt = Date()
+            do {
+                try await storage.updateJob(active, expecting: job.state, event: "dialling \(job.dialString) (try \(active.tries))")
+            } catch {
+                continue  // cancelled meanwhile
+            }
+            activeNumbers.insert(job.number)
+            activeCount += 1
+            group.addTask { await self.attempt(active) }
+        }
+        if channels == 0, !jobs.isEmpty { nextDue = min(nextDue ?? now.addingTimeInterval(5), now.addingTimeInterval(5)) }
+        return nextDue
+    }
+
+    private func attempt(_ job: FaxJob) async {
+        let meta: Logger.Metadata = ["job": "\(job.id ?? 0)", "number": "\(job.number)", "try": "\(job.tries)"]
+        var job = job
+        let sff: [UInt8]
+        if let data = FileManager.default.contents(atPath: job.sffPath) {
+            sff = [UInt8](data)
+        } else {
+            sff = []
+        }
+        let outcome: SendOutcome
+        if sff.isEmpty {
+            outcome = SendOutcome(cause: .localError, reason: 0, reasonB3: 0, text: "the document is missing from the spool",
+                                  session: FaxSessionInfo(), pagesSent: 0, dialedAt: Date(), connectedAt: nil, endedAt: Date())
+        } else {
+            let calling = settings.callingNumbers[job.extensionName]
+            let station = settings.stationIDs[job.extensionName]
+            logger.info("dialling", metadata: meta)
+            outcome = await transport.send(OutgoingFax(
+                jobID: job.id ?? 0, dialString: job.dialString, callingNumber: calling?.number,
+                restrictCallingNumber: calling?.hide ?? false, stationID: station?.id ?? "", headline: station?.headline ?? "",
+                fine: job.fine, sff: sff))
+        }
+        job.lastCause = outcome.cause.rawValue
+        job.lastText = outcome.text
+        job.connectedAt = outcome.connectedAt
+        job.endedAt = outcome.endedAt
+        if let remote = outcome.session.remoteStationID, !remote.isEmpty { job.remoteStationID = remote }
+        if let rate = outcome.session.bitRate { job.bitRate = rate }
+        job.pagesSent = max(job.pagesSent, outcome.pagesSent)
+        if outcome.cause == .faxProtocolError { job.protocolErrors += 1 }
+
+        let r = settings.retry
+        let expired = Date() > job.createdAt.addingTimeInterval(TimeInterval(r.killAfterHours * 3600))
+        let retryDelay: Int? = switch outcome.cause {
+        case .busy: r.busySeconds
+        case .noAnswer: r.noAnswerSeconds
+        case .networkFailure: r.networkFailureSeconds
+        case .faxProtocolError: job.protocolErrors < r.maxProtocolErrors ? r.protocolErrorSeconds : nil
+        case .success, .invalidNumber, .rejected, .localError: nil
+        }
+        let status: OutgoingMailText.Status
+        if outcome.cause == .success {
+            job.state = .done
+            status = .sent
+        } else if let delay = retryDelay, job.tries < r.maxTries, !expired {
+            job.state = .deferred
+            job.nextAttemptAt = Date().addingTimeInterval(TimeInterval(delay))
+            status = .retrying(next: job.nextAttemptAt)
+        } else {
+            job.state = .failed
+            status = .failed
+        }
+        do {
+            try await storage.updateJob(job, expecting: .active, event: "\(outcome.cause.rawValue): \(outcome.text)")
+        } catch {
+            logger.error("cannot record the result: \(error)", metadata: meta)
+        }
+        logger.info("attempt ended: \(outcome.cause.rawValue) (\(outcome.text))", metadata: meta.merging([
+            "pages": "\(outcome.pagesSent)/\(job.pages)", "state": "\(job.state.rawValue)",
+        ]) { $1 })
+        if case .retrying = status, !settings.notifyEachRetry {} else {
+            await report(status, job: job, sff: sff)
+        }
+        finished(job.number)
+    }
+
+    private func finished(_ number: String) {
+        activeNumbers.remove(number)
+        activeCount -= 1
+        wakeup.signal()
+    }
+
+    /// The status mail to the sender, with the transmission report PDF.
+    func report(_ status: OutgoingMailText.Status, job: FaxJob, sff: [UInt8]) async {
+        // CLI submissions without --notify have nobody to tell; the journal has the result.
+        guard MailboxSyntax.isAddress(job.sender) else { return }
+        let text = OutgoingMailText(language: job.language)
+        var attachments: [MailAttachment] = []
+        if case .retrying = status {} else {
+            let firstPage = (try? SFFReader.read(sff))?.pages.first
+            let facts = SendReportFacts(
+                number: job.number, remoteStationID: job.remoteStationID ?? "", start: job.dialedAt ?? job.createdAt,
+                duration: job.endedAt.map { $0.timeIntervalSince(job.connectedAt ?? job.dialedAt ?? $0) } ?? 0,
+                pagesSent: job.pagesSent, pagesTotal: job.pages, resolution: job.fine ? "fine" : "normal",
+                bitRate: job.bitRate ?? 0, resultText: job.lastText ?? text.causeText(job.lastCause),
+                success: job.state == .done, jobID: job.id ?? 0, sender: job.sender, language: job.language)
+            do {
+                let pdf = try await SendReport.pdf(facts, firstPage: firstPage)
+                attachments.append(MailAttachment(filename: "sendebericht-\(job.id ?? 0).pdf", contentType: "application/pdf", data: pdf))
+            } catch {
+                logger.error("send report could not be made: \(error)", metadata: ["job": "\(job.id ?? 0)"])
+            }
+        }
+        var headers: [(String, String)] = [("Auto-Submitted", "auto-replied"), ("X-Faxgate-Job", "\(job.id ?? 0)")]
+        if let original = job.requestMessageID { headers += [("In-Reply-To", original), ("References", original)] }
+        let message = MailMessage(
+            from: settings.from, to: [MailAddress(job.sender, displayName: job.senderName)], cc: [],
+            subject: text.statusSubject(status, job: job), date: Date(), messageID: MailMessage.makeMessageID(domain: settings.hostname),
+            extraHeaders: headers, textBody: text.statusBody(status, job: job), attachments: attachments)
+        let kind = switch status { case .sent: "done"; case .failed: "failed"; case .retrying: "retry-\(job.tries)" }
+        do {
+            _ = try await outbox.enqueue(message: message.render(), envelopeFrom: "", recipients: [job.sender], callID: nil,
+                                         id: "job-\(job.id ?? 0)-\(kind)")
+        } catch {
+            logger.error("status mail could not be queued: \(error)", metadata: ["job": "\(job.id ?? 0)"])
+        }
+    }
+
+    /// Cancels a job that is not on the line. Returns what happened, for the CLI's answer.
+    public func cancel(jobID: Int64) async throws -> String {
+        guard var job = try await storage.job(id: jobID) else { return "no job #\(jobID)" }
+        guard job.state == .ready || job.state == .deferred else {
+            return job.state == .active ? "job #\(jobID) is on the line now; it cannot be stopped mid-call" : "job #\(jobID) is already \(job.state.rawValue)"
+        }
+        let previous = job.state
+        job.state = .canceled
+        job.lastCause = "canceled"
+        job.lastText = "canceled on request"
+        try await storage.updateJob(job, expecting: previous, event: "canceled")
+        await report(.failed, job: job, sff: [UInt8]((FileManager.default.contents(atPath: job.sffPath)) ?? Data()))
+        return "job #\(jobID) canceled"
+    }
+
+    /// Queues a finished job again as a new job with the same document.
+    public func resend(jobID: Int64) async throws -> String {
+        guard let old = try await storage.job(id: jobID) else { return "no job #\(jobID)" }
+        guard old.state.isFinal else { return "job #\(jobID) is still \(old.state.rawValue)" }
+        guard FileManager.default.fileExists(atPath: old.sffPath) else { return "the document of job #\(jobID) is no longer stored" }
+        let job = FaxJob(intakeID: old.intakeID, sender: old.sender, senderName: old.senderName, extensionName: old.extensionName,
+                         language: old.language, number: old.number, dialString: old.dialString, subject: old.subject,
+                         pages: old.pages, fine: old.fine, sffPath: old.sffPath, requestMessageID: old.requestMessageID)
+        let saved = try await storage.insertJobs([job], intake: nil, event: "resend of job #\(jobID)")
+        wake()
+        return "job #\(saved.first?.id ?? 0) queued (resend of #\(jobID))"
+    }
+}

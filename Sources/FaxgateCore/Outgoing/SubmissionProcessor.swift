@@ -1,0 +1,257 @@
+import FaxDocument
+import FaxRender
+import Foundation
+import Logging
+import MailOut
+
+/// Turns one mail into fax jobs — or into a refusal that says why. The one entry point for every intake
+/// (IMAP, Maildir, the CLI's drop directory), as cleanup(8) is for Postfix.
+///
+/// Idempotent per intake record: a record that is no longer `fetched` is not processed again, and replies go
+/// to the outbox under an id derived from the record, so a crash between steps never faxes or replies twice.
+/// Refused mail never dials.
+public actor SubmissionProcessor {
+    public struct Settings: Sendable {
+        public var spoolDirectory: String
+        public var from: MailAddress
+        public var hostname: String
+        public init(spoolDirectory: String, from: MailAddress, hostname: String) {
+            self.spoolDirectory = spoolDirectory; self.from = from; self.hostname = hostname
+        }
+    }
+
+    /// A refusal: one sentence for the sender, plus details (the parts concerned).
+    public struct Refusal: Error, Sendable {
+        public var reason: String
+        public var detail: [String]
+        public init(_ reason: String, detail: [String] = []) { self.reason = reason; self.detail = detail }
+    }
+
+    private let settings: Settings
+    private let config: Configuration
+    private let storage: any Storage
+    private let outbox: Outbox
+    private let logger: Logger
+    private let addressing: FaxAddressing
+    private let senders: SenderPolicy
+    private let dialPolicy: DialPolicy
+    private let jobsAdded: @Sendable () -> Void
+
+    public init(settings: Settings, config: Configuration, storage: any Storage, outbox: Outbox, logger: Logger,
+                jobsAdded: @escaping @Sendable () -> Void) throws {
+        self.settings = settings; self.config = config; self.storage = storage; self.outbox = outbox; self.logger = logger
+        self.jobsAdded = jobsAdded
+        let plan = NumberPlan(config.outgoing.line)
+        addressing = FaxAddressing(faxDomains: config.outgoing.faxDomains, subjectAddresses: config.outgoing.subjectAddresses, plan: plan)
+        senders = SenderPolicy(extensions: config.extensions)
+        dialPolicy = DialPolicy(config: config.outgoing.policy, plan: plan)
+        for dir in ["outgoing", "rejected"] {
+            try FileManager.default.createDirectory(atPath: "\(settings.spoolDirectory)/\(dir)", withIntermediateDirectories: true)
+        }
+    }
+
+    /// Decides about one stored mail and records the decision. Returns the updated intake record.
+    /// A submission from the local CLI: the admin on the machine is trusted to use the named extension,
+    /// and names the numbers directly. Dial policy and limits still apply.
+    public struct LocalSubmission: Sendable {
+        public var extensionName: String
+        public var numbers: [String]
+        public init(extensionName: String, numbers: [String]) { self.extensionName = extensionName; self.numbers = numbers }
+    }
+
+    @discardableResult
+    public func process(_ mail: IncomingMail, intake: IntakeRecord, local: LocalSubmission? = nil) async throws -> IntakeRecord {
+        guard intake.state == .fetched, let intakeID = intake.id else { return intake }
+        var record = intake
+        let meta: Logger.Metadata = ["intake": "\(intakeID)", "source": "\(intake.source)"]
+
+        if mail.isAutomatic || mail.fromAddress?.lowercased() == settings.from.address.lowercased() {
+            record.state = .ignored
+            record.detail = "automatic mail (bounce, auto-reply or list); not answered"
+            try await storage.updateIntake(record)
+            logger.notice("ignored automatic mail", metadata: meta)
+            return record
+        }
+
+        let language = languageFor(mail)
+        do {
+            let jobs = try await plan(mail, intake: record, local: local)
+            record.state = .accepted
+            record.detail = "\(jobs.count) job(s)"
+            let saved = try await storage.insertJobs(jobs, intake: record, event: "queued from mail \(mail.messageID ?? "-")")
+            logger.info("mail accepted", metadata: meta.merging(["jobs": "\(saved.map { $0.id ?? 0 })", "pages": "\(jobs.first?.pages ?? 0)"]) { $1 })
+            jobsAdded()
+        } catch let refusal as Refusal {
+            record = try await refuse(mail, intake: record, refusal, language: language)
+        }
+        return record
+    }
+
+    /// Answers the sender with the reason, keeps the raw mail under `rejected/`, and records the decision.
+    /// Also used by intakes for mail that cannot even be parsed (too large, too deeply nested).
+    public func refuse(_ mail: IncomingMail, intake: IntakeRecord, _ refusal: Refusal, language: String? = nil) async throws -> IntakeRecord {
+        guard intake.state == .fetched, let intakeID = intake.id else { return intake }
+        var record = intake
+        if mail.isAutomatic {
+            record.state = .ignored
+            record.detail = "automatic mail, not answered: " + refusal.reason
+            try await storage.updateIntake(record)
+            return record
+        }
+        let text = OutgoingMailText(language: language ?? languageFor(mail))
+        if let to = mail.fromAddress, MailboxSyntax.isAddress(to) {
+            var headers: [(String, String)] = [("Auto-Submitted", "auto-replied")]
+            if let original = mail.messageID { headers += [("In-Reply-To", original), ("References", original)] }
+            let reply = MailMessage(
+                from: settings.from, to: [MailAddress(to)], cc: [], subject: text.refusalSubject(mail.subject), date: Date(),
+                messageID: MailMessage.makeMessageID(domain: settings.hostname), extraHeaders: headers,
+                textBody: text.refusalBody(reason: refusal.reason, original: mail.subject, detail: refusal.detail),
+                attachments: [])
+            // Empty envelope sender (RFC 3834): a reply to our reply must never come back as a mail to fax.
+            _ = try await outbox.enqueue(message: reply.render(), envelopeFrom: "", recipients: [to], callID: nil,
+                                         id: "refusal-\(intakeID)")
+        }
+        let rejectedPath = "\(settings.spoolDirectory)/rejected/\(intakeID).eml"
+        if FileManager.default.fileExists(atPath: record.rawPath) && record.rawPath != rejectedPath {
+            try? FileManager.default.moveItem(atPath: record.rawPath, toPath: rejectedPath)
+            record.rawPath = rejectedPath
+        }
+        record.state = .rejected
+        record.detail = ([refusal.reason] + refusal.detail).joined(separator: "; ")
+        try await storage.updateIntake(record)
+        logger.notice("mail refused: \(refusal.reason)", metadata: ["intake": "\(intakeID)", "source": "\(intake.source)"])
+        return record
+    }
+
+    private func languageFor(_ mail: IncomingMail) -> String {
+        if case .success(let grant) = senders.check(mail, secrets: []),
+           let ext = config.extensions.first(where: { $0.name == grant.extensionName }) {
+            return ext.language
+        }
+        return config.extensions.first?.language ?? "de"
+    }
+
+    /// Every check, then rendering. Throws `Refusal` for anything the sender must hear about.
+    func plan(_ mail: IncomingMail, intake: IntakeRecord, local: LocalSubmission? = nil) async throws -> [FaxJob] {
+        var addressed = addressing.recipients(of: mail)
+        let grant: SenderPolicy.Grant
+        let check: Result<SenderPolicy.Grant, SenderPolicy.Refusal>
+        if let local {
+            guard let ext = config.extensions.first(where: { $0.name == local.extensionName }) else {
+                throw Refusal("there is no extension named \(local.extensionName)")
+            }
+            check = .success(SenderPolicy.Grant(extensionName: ext.name, senders: ext.senders))
+            addressed = FaxAddressing.Result(subject: mail.subject)
+            for written in local.numbers {
+                do {
+                    let e164 = try addressing.plan.e164(written)
+                    addressed.recipients.append(.init(written: written, e164: e164, dialString: addressing.plan.dialString(e164)))
+                } catch { addressed.invalid.append(error.description) }
+            }
+        } else {
+            check = senders.check(mail, secrets: addressed.secrets)
+        }
+        switch check {
+        case .success(let g): grant = g
+        case .failure(.noSender): throw Refusal("the message has no usable sender address")
+        case .failure(.notAllowed(let who)): throw Refusal("\(who) is not allowed to send faxes through this gateway")
+        case .failure(.authenticationMissing(let who, let required)):
+            throw Refusal("the sender \(who) could not be verified: the receiving mail server did not confirm \(required == "dkim_or_spf" ? "DKIM or SPF" : required.uppercased()) for this domain")
+        case .failure(.wrongSecret): throw Refusal("the fax secret is missing or wrong")
+        }
+        guard let ext = config.extensions.first(where: { $0.name == grant.extensionName }) else {
+            throw Refusal("the extension \(grant.extensionName) is not configured")
+        }
+        if !addressed.invalid.isEmpty { throw Refusal("a fax number could not be understood", detail: addressed.invalid) }
+        guard !addressed.recipients.isEmpty else { throw Refusal("no fax number found in the recipients or the subject") }
+        let refusals = addressed.recipients.compactMap { dialPolicy.check(e164: $0.e164, allowInternational: grant.senders.allowInternational) }
+        if !refusals.isEmpty { throw Refusal("a number may not be dialled", detail: refusals.map(\.description)) }
+
+        let fine = (mail.header("X-Fax-Resolution").first?.lowercased()).map { $0 != "normal" && $0 != "standard" } ?? ext.fine
+        var options = RenderOptions()
+        options.resolution = fine ? .fine : .normal
+        options.timeoutSeconds = config.outgoing.renderTimeoutSeconds
+        options.memoryLimitMB = config.outgoing.renderMemoryMB
+        options.maxPages = config.outgoing.maxPages
+        let skipUnsupported = mail.header("X-Fax-Skip-Unsupported").first?.lowercased() == "yes"
+
+        var pages: [FaxPage] = []
+        var skipped: [String] = []
+        if let text = mail.meaningfulText {
+            pages += try await render(.text(text), options, label: "the message text")
+        } else if let html = mail.htmlBody, !html.isEmpty {
+            pages += try await render(.html(html), options, label: "the message text (HTML)")
+        }
+        for part in mail.attachments {
+            // Signatures are not documents; faxing them would only print gibberish.
+            if ["application/pkcs7-signature", "application/x-pkcs7-signature", "application/pgp-signature"].contains(part.contentType) {
+                continue
+            }
+            guard let input = FaxRenderer.detect(mimeType: part.contentType, filename: part.filename, bytes: part.data) else {
+                if skipUnsupported { skipped.append(part.label); continue }
+                throw Refusal("the attachment \(part.label) cannot be faxed (supported: PDF, PostScript, TIFF, JPEG, PNG, text)",
+                              detail: ["Send it as PDF, or add the header \"X-Fax-Skip-Unsupported: yes\" to fax the rest without it."])
+            }
+            pages += try await render(input, options, label: "the attachment \(part.label)")
+            if pages.count > config.outgoing.maxPages { break }
+        }
+        guard !pages.isEmpty else { throw Refusal("there is nothing to fax: no attachment and no text in the message") }
+        guard pages.count <= config.outgoing.maxPages else {
+            throw Refusal("the document has more than \(config.outgoing.maxPages) pages, the limit for one fax")
+        }
+
+        let subject = SenderPolicy.strippingSecret(addressed.subject, secret: grant.senders.secret)
+        let wantsCover = mail.header("X-Fax-Cover").first.map { $0.lowercased() == "yes" } ?? grant.senders.coverPage
+        if wantsCover {
+            let cover = try await renderCover(mail: mail, ext: ext, subject: subject, recipients: addressed.recipients,
+                                              pages: pages.count + 1, options: options)
+            pages.insert(cover, at: 0)
+        }
+
+        let sender = mail.fromAddress!.lowercased()
+        let startOfDay = Calendar.current.startOfDay(for: Date())
+        let used = try await storage.usage(sender: sender, since: startOfDay)
+        if let limit = dialPolicy.checkLimits(jobsToday: used.jobs, pagesToday: used.pages,
+                                              newJobs: addressed.recipients.count, newPages: pages.count * addressed.recipients.count) {
+            throw Refusal(limit.description)
+        }
+
+        var sendAt = Date()
+        if let at = mail.header("X-Fax-Send-At").first {
+            guard let date = ISO8601DateFormatter().date(from: at.trimmingCharacters(in: .whitespaces)) else {
+                throw Refusal("X-Fax-Send-At '\(at)' is not a time like 2026-11-23T08:00:00+01:00")
+            }
+            sendAt = max(date, sendAt)
+        }
+
+        let sffPath = "\(settings.spoolDirectory)/outgoing/intake-\(intake.id!).sff"
+        try DurableFile.write(SFFWriter.write(pages), to: sffPath)
+        if !skipped.isEmpty { logger.notice("skipped unsupported parts at the sender's request", metadata: ["parts": "\(skipped.count)"]) }
+        return addressed.recipients.map { r in
+            FaxJob(sendAt: sendAt, intakeID: intake.id, sender: sender, senderName: mail.fromName, extensionName: ext.name,
+                   language: ext.language, number: r.e164, dialString: r.dialString,
+                   subject: subject.isEmpty ? "(no subject)" : subject, pages: pages.count, fine: fine, sffPath: sffPath,
+                   requestMessageID: mail.messageID)
+        }
+    }
+
+    private func render(_ input: RenderInput, _ options: RenderOptions, label: String) async throws -> [FaxPage] {
+        do {
+            return try await FaxRenderer.render(input, options: options)
+        } catch {
+            throw Refusal("\(label) could not be converted: \(error.description)")
+        }
+    }
+
+    private func renderCover(mail: IncomingMail, ext: ExtensionConfig, subject: String, recipients: [FaxAddressing.Recipient],
+                             pages: Int, options: RenderOptions) async throws -> FaxPage {
+        do {
+            return try await CoverPage.render(
+                sender: mail.fromName ?? mail.fromAddress ?? "", recipient: recipients.map(\.written).joined(separator: ", "),
+                recipientNumber: recipients.map(\.e164).joined(separator: ", "), subject: subject, pages: pages, date: Date(),
+                comment: nil, language: ext.language, options: options)
+        } catch {
+            throw Refusal("the cover page could not be made: \(error.description)")
+        }
+    }
+}
