@@ -1,12 +1,18 @@
 import ArgumentParser
 import CapiSimulator
 import Foundation
+import Synchronization
 
 /// Demo controller: waits for a gateway on the rcapi port, then places the given fax calls.
 @main
 struct CapiSim: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "capisim", abstract: "CAPI 2.0 controller simulator (rcapi over TCP) that places incoming fax calls.")
+        commandName: "capisim", abstract: "CAPI 2.0 controller simulator (rcapi over TCP) that places incoming fax calls and answers outgoing ones.",
+        discussion: """
+        Outgoing calls from the gateway are answered as fax by default. --answer NUMBER:B1,B2,… scripts the calls to \
+        NUMBER, one behaviour per call, the last one repeating: answer, busy, noanswer, notfax, reject[=0xCODE] \
+        (default 0x3481), abort=K (remote abort after page K). Example: --answer 0301234567:busy,busy,answer
+        """)
 
     @Option(help: "TCP port on 127.0.0.1 (below 32768).") var port: UInt16 = 2662
     @Option(help: "Number of controllers.") var controllers: Int = 1
@@ -17,18 +23,68 @@ struct CapiSim: AsyncParsableCommand {
     @Option(help: "Seconds to wait for a gateway's LISTEN_REQ.") var waitListen: Int = 30
     @Flag(help: "Keep serving after the calls until interrupted.") var keepRunning = false
     @Flag(help: "Print every message exchanged.") var verbose = false
+    @Option(name: .customLong("answer"), help: "NUMBER[:BEHAVIOUR,…] — how outgoing calls to NUMBER are answered (repeatable).")
+    var answers: [String] = []
+    @Option(help: "Write the document of every outgoing call to this directory (<n>-<number>.sff).") var saveReceived: String?
+
+    static func behaviours(_ spec: String) throws -> (String, [OutgoingBehaviour]) {
+        let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
+        guard let number = parts.first, !number.isEmpty else { throw ValidationError("--answer \(spec): missing number") }
+        let list = parts.count > 1 ? parts[1].split(separator: ",").map(String.init) : ["answer"]
+        return (number, try list.map { word in
+            let kv = word.lowercased().split(separator: "=", maxSplits: 1).map(String.init)
+            let value = kv.count > 1 ? kv[1] : nil
+            switch kv[0] {
+            case "answer": return .answer()
+            case "busy": return .busy
+            case "noanswer", "no-answer": return .noAnswer
+            case "notfax", "not-a-fax": return .notAFax
+            case "reject":
+                let hex = value.map { $0.hasPrefix("0x") ? String($0.dropFirst(2)) : $0 } ?? "3481"
+                guard let code = UInt16(hex, radix: 16) else { throw ValidationError("--answer \(spec): bad reject code \(value ?? "")") }
+                return .rejectNumber(code)
+            case "abort":
+                guard let k = value.flatMap({ Int($0) }), k >= 0 else { throw ValidationError("--answer \(spec): abort=K needs a page number") }
+                return .abortAfterPage(k)
+            default: throw ValidationError("--answer \(spec): unknown behaviour \(word)")
+            }
+        })
+    }
 
     func validate() throws {
         guard port > 0 && port < 32768 else { throw ValidationError("--port must be 1…32767 (libcapi20 stores it in a signed short)") }
         for c in calls where c.split(separator: ":", maxSplits: 2).count != 3 {
             throw ValidationError("--call \(c): expected FROM:TO:FILE")
         }
+        for a in answers { _ = try Self.behaviours(a) }
     }
 
     func run() async throws {
         let sim = CapiSimulator(port: port, controllers: controllers)
         try sim.start()
         print("capisim: listening on 127.0.0.1:\(sim.port)")
+        for a in answers {
+            let (number, list) = try Self.behaviours(a)
+            sim.setOutgoingBehaviour(for: number, list)
+            print("capisim: calls to \(number): \(list.map(\.description).joined(separator: ", ")) (last repeats)")
+        }
+        if let dir = saveReceived {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        }
+        let saveDir = saveReceived
+        let counter = Counter()
+        sim.onOutgoingCallEnded { call in
+            let n = counter.next()
+            var line = "capisim: outgoing call \(n) \(call.callingNumber ?? "-")\(call.callingNumberRestricted ? " (CLIR)" : "") -> \(call.calledNumber): \(call.behaviour); station id \"\(call.faxConfiguration?.stationID ?? "")\", headline \"\(call.faxConfiguration?.headline ?? "")\"; \(call.document.count) bytes in \(call.blocks) blocks (window \(call.maxOutstanding)); pages \(call.pagesReported ?? 0), Reason_B3 0x\(String(call.reasonB3 ?? 0, radix: 16)), Reason 0x\(String(call.reason ?? 0, radix: 16))"
+            if !call.violations.isEmpty { line += "; VIOLATIONS: " + call.violations.joined(separator: "; ") }
+            if let saveDir, !call.document.isEmpty {
+                let safe = String(call.calledNumber.filter { $0.isNumber || $0 == "+" }.prefix(32))
+                let path = "\(saveDir)/\(n)-\(safe.isEmpty ? "unknown" : safe).sff"
+                do { try Data(call.document).write(to: URL(fileURLWithPath: path)); line += "; saved \(path)" }
+                catch { line += "; cannot save \(path): \(error)" }
+            }
+            print(line)
+        }
         var failures = 0
         if !calls.isEmpty {
             print("capisim: waiting up to \(waitListen) s for a gateway to LISTEN")
@@ -54,11 +110,17 @@ struct CapiSim: AsyncParsableCommand {
             }
         }
         if verbose { sim.messages.forEach { print("  \($0)") } }
-        if keepRunning {
+        if keepRunning || (calls.isEmpty && (!answers.isEmpty || saveReceived != nil)) {
             print("capisim: running; press Ctrl-C to stop")
             while true { try await Task.sleep(for: .seconds(3600)) }
         }
         sim.stop()
         if failures > 0 { throw ExitCode(1) }
     }
+}
+
+/// Numbers the outgoing calls in the order they end (the callback runs on simulator threads).
+final class Counter: Sendable {
+    private let value = Mutex(0)
+    func next() -> Int { value.withLock { $0 += 1; return $0 } }
 }
