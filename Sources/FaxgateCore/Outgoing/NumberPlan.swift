@@ -49,6 +49,8 @@ public struct NumberPlan: Sendable, Equatable {
         } else if !line.nationalPrefix.isEmpty && digits.hasPrefix(line.nationalPrefix) {
             national = String(digits.dropFirst(line.nationalPrefix.count))
         } else {
+            // A local number has at least 3 digits; "12" is a typo, not something to dial.
+            guard digits.count >= 3 else { throw .tooShort(written) }
             guard !line.areaCode.isEmpty else { throw .localNumberWithoutAreaCode(written) }
             national = line.areaCode + digits
         }
@@ -57,7 +59,7 @@ public struct NumberPlan: Sendable, Equatable {
 
     private func checked(_ e164: String, _ written: String) throws(Failure) -> String {
         let count = e164.count - 1
-        if count < 6 { throw .tooShort(written) }
+        if count < 7 { throw .tooShort(written) }
         if count > 15 { throw .tooLong(written) }
         return e164
     }

@@ -180,9 +180,9 @@ public actor SendQueue: Service {
             let facts = SendReportFacts(
                 number: job.number, remoteStationID: job.remoteStationID ?? "", start: job.dialedAt ?? job.createdAt,
                 duration: job.endedAt.map { $0.timeIntervalSince(job.connectedAt ?? job.dialedAt ?? $0) } ?? 0,
-                pagesSent: job.pagesSent, pagesTotal: job.pages, resolution: job.fine ? "fine" : "normal",
+                pagesSent: job.pagesSent, pagesTotal: job.pages, resolution: job.fine ? .fine : .normal,
                 bitRate: job.bitRate ?? 0, resultText: job.lastText ?? text.causeText(job.lastCause),
-                success: job.state == .done, jobID: job.id ?? 0, sender: job.sender, language: job.language)
+                success: job.state == .done, jobID: "\(job.id ?? 0)", sender: job.sender, language: job.language)
             do {
                 let pdf = try await SendReport.pdf(facts, firstPage: firstPage)
                 attachments.append(MailAttachment(filename: "sendebericht-\(job.id ?? 0).pdf", contentType: "application/pdf", data: pdf))
