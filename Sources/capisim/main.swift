@@ -71,6 +71,7 @@ struct CapiSim: AsyncParsableCommand {
         if let dir = saveReceived {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         }
+        fflush(nil)
         let saveDir = saveReceived
         let counter = Counter()
         sim.onOutgoingCallEnded { call in
@@ -84,6 +85,7 @@ struct CapiSim: AsyncParsableCommand {
                 catch { line += "; cannot save \(path): \(error)" }
             }
             print(line)
+            fflush(nil)   // reported from a simulator thread as the call ends: visible at once in pipes and logs
         }
         var failures = 0
         if !calls.isEmpty {
