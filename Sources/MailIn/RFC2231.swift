@@ -66,7 +66,7 @@ enum RFC2231 {
         out.reserveCapacity(value.count)
         var i = value.startIndex
         while i < value.endIndex {
-            if value[i] == UInt8(ascii: "%"), i + 2 < value.endIndex + 0, let hi = hex(value[i + 1]), let lo = hex(value[i + 2]) {
+            if value[i] == UInt8(ascii: "%"), i + 2 < value.endIndex, let hi = hex(value[i + 1]), let lo = hex(value[i + 2]) {
                 out.append(hi << 4 | lo)
                 i += 3
             } else {
