@@ -70,7 +70,11 @@ enum PostScript {
     /// Defines `/<name>-L1`: the standard font re-encoded to ISO Latin-1, so umlauts have glyphs.
     static func latin1Font(_ name: String) -> String {
         "/\(name) findfont dup length dict begin { 1 index /FID ne { def } { pop pop } ifelse } forall "
-            + "/Encoding ISOLatin1Encoding def currentdict end /\(name)-L1 exch definefont pop\n"
+            + "/Encoding ISOLatin1Encoding dup length array copy "
+            // PostScript's ISOLatin1Encoding has minus at '-' and curly quotes at ' and `; text extracted
+            // from the report PDF (and copied by readers) should get the ASCII characters that were typed.
+            + "dup 45 /hyphen put dup 39 /quotesingle put dup 96 /grave put def "
+            + "currentdict end /\(name)-L1 exch definefont pop\n"
     }
 }
 
