@@ -84,7 +84,7 @@ public final class EncryptedZipWriter {
     }
 
     /// Finishes the archive, syncs it, and checks that every entry really is encrypted.
-    public func close() throws {
+    public func finish() throws {
         guard let a = archive else { return }
         try check(archive_write_close(a), "close archive")
         archive_write_free(a)

@@ -121,7 +121,7 @@ public enum SnapshotBuilder {
         if let to = request.to { head["to"] = iso.string(from: to) }
         head["entries"] = manifest
         try add("manifest.json", [UInt8](try JSONSerialization.data(withJSONObject: head, options: [.sortedKeys, .prettyPrinted])))
-        try zip.close()
+        try zip.finish()
 
         let size = Int64((try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0)
         let info = SnapshotInfo(name: name, createdAt: now, from: request.from, to: request.to, bytes: size, entries: zip.entries)
