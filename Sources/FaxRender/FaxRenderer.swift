@@ -63,8 +63,7 @@ public enum FaxRenderer {
         let isText = type == "text/plain" || (type.isEmpty || type == "application/octet-stream") && ["txt", "text", "asc", "log", "csv"].contains(ext)
         if isHTML || isText {
             guard !bytes.contains(0) else { return nil }
-            // Mail parts arrive decoded to bytes; UTF-8 when valid, else the usual Western fallback.
-            let text = String(validating: bytes, as: UTF8.self) ?? String(bytes.map { Character(UnicodeScalar($0)) })
+            let text = decodeText(bytes, charset: charset(of: mimeType))
             return isHTML ? .html(text) : .text(text)
         }
         // A claimed type without its magic: let the converter say what is wrong (reported as broken).
@@ -74,6 +73,35 @@ public enum FaxRenderer {
         case ("image/tiff", _), (_, "tif"), (_, "tiff"): return .tiff(bytes)
         default: return nil
         }
+    }
+
+    /// The `charset` parameter of a Content-Type, lower-cased, without quotes.
+    static func charset(of mimeType: String) -> String? {
+        for parameter in mimeType.split(separator: ";").dropFirst() {
+            let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            if pair.count == 2, pair[0].lowercased() == "charset" {
+                return pair[1].trimmingCharacters(in: CharacterSet(charactersIn: "\"'")).lowercased()
+            }
+        }
+        return nil
+    }
+
+    /// Mail parts arrive as bytes in their declared charset; without one (or with one we do not know),
+    /// UTF-8 when valid, else Windows-1252, the usual Western fallback.
+    static func decodeText(_ bytes: [UInt8], charset: String?) -> String {
+        let data = Data(bytes)
+        switch charset {
+        case "iso-8859-1", "latin1", "iso_8859-1", "iso-8859-15", "latin-9":
+            if let text = String(data: data, encoding: .isoLatin1) { return text }
+        case "windows-1252", "cp1252":
+            if let text = String(data: data, encoding: .windowsCP1252) { return text }
+        case "utf-16", "utf-16le", "utf-16be":
+            if let text = String(data: data, encoding: .utf16) { return text }
+        default:
+            break
+        }
+        if let text = String(validating: bytes, as: UTF8.self) { return text }
+        return String(data: data, encoding: .windowsCP1252) ?? String(bytes.map { Character(UnicodeScalar($0)) })
     }
 
     static func contains(_ haystack: ArraySlice<UInt8>, _ needle: [UInt8]) -> Bool {

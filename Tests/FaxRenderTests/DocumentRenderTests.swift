@@ -135,6 +135,18 @@ final class DocumentRenderTests: XCTestCase {
         XCTAssertEqual(interfaces, ["lo"])
     }
 
+    func testBenchmarkHookComparesWithGhostscriptCfax() async throws {
+        let dir = try TemporaryDirectory("render-bench")
+        let tenPages = String(repeating: threePagePostScript.replacingOccurrences(of: "%!PS-Adobe-3.0\n", with: "") + "\n", count: 4)
+        let pdf = try makeFile("%!PS\n" + tenPages, device: "pdfwrite", extra: ["-dLastPage=10"], name: "ten.pdf", in: dir)
+        let result = try await RenderBench.pdfToSFF(path: pdf.path, repetitions: 1)
+        print("bench pdf-to-sff: \(result)")
+        XCTAssertEqual(result.pages, 10)
+        XCTAssertGreaterThan(result.sffBytes, 10 * 2292)
+        XCTAssertGreaterThan(result.oursPerPage, 0)
+        XCTAssertGreaterThan(result.ghostscriptCfaxPerPage, 0)
+    }
+
     func testCoverPageFieldsAreEscapedAndRendered() async throws {
         let dir = try TemporaryDirectory("render-cover")
         let date = Date(timeIntervalSince1970: 1_700_000_000)

@@ -84,6 +84,25 @@ final class ImageRenderTests: XCTestCase {
         XCTAssertLessThan(blackFraction(turned[0], x: 0...1, y: 0...0.4), 0.01)
     }
 
+    func testJPEGExifOrientationIsApplied() async throws {
+        let dir = try TemporaryDirectory("render-exif")
+        // Stored landscape with the box top-left; EXIF 6 says "turn clockwise to view": then the box is top-right
+        // of a portrait picture, which needs no further turn.
+        let stored = try bytes(try makeFile(boxPostScript(width: 842, height: 595), device: "jpeg", extra: ["-r72"], name: "wide.jpg", in: dir))
+        var exif: [UInt8] = Array("Exif".utf8) + [0, 0] + Array("MM".utf8) + [0, 0x2A, 0, 0, 0, 8]
+        exif += [0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0]
+        let app1 = [0xFF, 0xE1, UInt8((exif.count + 2) >> 8), UInt8((exif.count + 2) & 0xFF)] + exif
+        let rotated = Array(stored.prefix(2)) + app1 + Array(stored.dropFirst(2))
+        XCTAssertEqual(ImageHeader.jpegOrientation(rotated), 6)
+        XCTAssertEqual(ImageHeader.jpegOrientation(stored), 1)
+
+        let plain = try await FaxRenderer.render(.image(stored, mimeType: "image/jpeg"))[0]
+        XCTAssertGreaterThan(blackFraction(plain, x: 0.2...0.35, y: 0.7...0.85), 0.9, "no EXIF: turned counterclockwise")
+        let upright = try await FaxRenderer.render(.image(rotated, mimeType: "image/jpeg"))[0]
+        XCTAssertGreaterThan(blackFraction(upright, x: 0.65...0.8, y: 0.15...0.3), 0.9, "EXIF 6: turned clockwise")
+        XCTAssertLessThan(blackFraction(upright, x: 0...0.5, y: 0...1), 0.01)
+    }
+
     func testPhotoIsDitheredNotThresholded() async throws {
         let dir = try TemporaryDirectory("render-photo")
         // A smooth grey ramp: thresholding would give one hard edge, dithering a gradient of dot density.
@@ -144,6 +163,7 @@ final class ImageRenderTests: XCTestCase {
         XCTAssertEqual(FaxRenderer.detect(mimeType: "application/octet-stream", filename: "x", bytes: png), .image(png, mimeType: "image/png"))
         XCTAssertEqual(FaxRenderer.detect(mimeType: "text/plain; charset=utf-8", filename: nil, bytes: Array("Grüße".utf8)), .text("Grüße"))
         XCTAssertEqual(FaxRenderer.detect(mimeType: "text/plain", filename: nil, bytes: [0x47, 0x72, 0xFC, 0xDF, 0x65]), .text("Grüße"))
+        XCTAssertEqual(FaxRenderer.detect(mimeType: "text/plain; charset=\"windows-1252\"", filename: nil, bytes: [0x80, 0x20, 0x35]), .text("€ 5"))
         XCTAssertEqual(FaxRenderer.detect(mimeType: "application/octet-stream", filename: "page.HTML", bytes: Array("<p>x</p>".utf8)),
                        .html("<p>x</p>"))
         // Claimed PDF without the magic: still handed to Ghostscript, which will call it broken.
