@@ -127,7 +127,9 @@ public actor IMAPIntake: Service {
         }
         let raw = [UInt8](data)
         do {
-            let parsed = try MIMEParser.parse(raw, limits: MIMELimits(maxBytes: settings.maxMessageBytes))
+            var limits = MIMELimits()
+            limits.maxBytes = settings.maxMessageBytes
+            let parsed = try MIMEParser(limits: limits).parse(raw)
             return try await processor.process(IncomingMail(parsed), intake: record)
         } catch let error as MIMEError {
             return try await processor.refuse(Self.headersOnlyMail(raw), intake: record,
