@@ -6,7 +6,7 @@ import Foundation
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure conversion speed next to the classic tool chain.",
-        subcommands: [SFFToPDF.self])
+        subcommands: [SFFToPDF.self, SnapshotBench.self])
 
     struct SFFToPDF: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

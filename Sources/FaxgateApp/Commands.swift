@@ -14,7 +14,7 @@ public struct FaxgateCommand: AsyncParsableCommand {
         abstract: "Fax and voicemail to e-mail gateway.",
         version: FaxgateVersion.string,
         subcommands: [Serve.self, ConfigCommand.self, Journal.self, Show.self, Send.self, Queue.self, Cancel.self, Resend.self,
-                      Version.self, Bench.self])
+                      Version.self, Bench.self, RetentionCommand.self, SnapshotCommand.self, GDPRCommand.self])
     public init() {}
 }
 
@@ -41,11 +41,12 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let config = try options.loadOrExit()
-        let redactor = try PluginRegistry.redactor(config)
+        let redactor = try PluginRegistry.redactor(config, createKey: true)
+        let logFiles = config.log.files ? DailyLogFiles(directory: config.logDirectory) : nil
         let level = Logger.Level(rawValue: config.log.level) ?? .info
         let redactFrom = Logger.Level(rawValue: config.log.redactFrom) ?? .info
         LoggingSystem.bootstrap { label in
-            RedactingLogHandler(label: label, level: level, redactor: redactor, redactFrom: redactFrom)
+            RedactingLogHandler(label: label, level: level, redactor: redactor, redactFrom: redactFrom, files: logFiles)
         }
         var logger = Logger(label: "faxgate")
         logger.logLevel = level

@@ -56,6 +56,7 @@ struct Gateway {
                                            queue: queue, logger: logger.with(label: "drop"))
         let intakes = try PluginRegistry.mailIntakes(config, storage: storage, processor: processor, logger: logger.with(label: "intake"))
 
+        let retention = try PrivacyAssembly.retentionService(config, storage: storage, logger: logger.with(label: "retention"))
         logger.info("faxgate \(FaxgateVersion.string) starting", metadata: [
             "extensions": "\(config.extensions.count)", "spool": "\(config.spoolDirectory)", "transport": "\(transport.name)",
         ])
@@ -66,7 +67,7 @@ struct Gateway {
                 .init(service: transport),
                 .init(service: queue),
                 .init(service: drop),
-            ] + intakes.map { .init(service: $0) },
+            ] + intakes.map { .init(service: $0) } + (retention.map { [.init(service: $0)] } ?? []),
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()

@@ -30,13 +30,9 @@ enum PluginRegistry {
         }
     }
 
-    static func redactor(_ config: Configuration) throws -> Redactor {
-        try Redactor(config.log.redaction.map { name in
-            guard let set = BasicRedaction.ruleSets[name] else {
-                throw UnknownPlugin(kind: "redaction", name: name, known: BasicRedaction.ruleSets.keys.sorted())
-            }
-            return set
-        })
+    /// Log redaction with pseudonyms; `createKey` (serve) creates the installation's pseudonym key.
+    static func redactor(_ config: Configuration, createKey: Bool = false) throws -> Redactor {
+        try PrivacyAssembly.logRedactor(config, createKey: createKey)
     }
 
     static func transport(_ config: Configuration, handler: any ReceptionHandler, logger: Logger) -> any FaxSendingTransport {
