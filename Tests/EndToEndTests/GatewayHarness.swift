@@ -21,6 +21,12 @@ final class GatewayHarness: @unchecked Sendable {
         var language = "de"
         var retryInitialSeconds = 1
         var catchAll: String? = nil
+        /// Mail → fax: watch the fax@example.test mailbox and allow these senders through extension "Empfang".
+        var mailToFax = false
+        var allowedSenders = ["alice@example.test"]
+        var requireAuthentication = "none"
+        var outgoingExtra = ""
+        var maxPagesPerDay = 500
     }
     let options: Options
 
@@ -67,12 +73,38 @@ final class GatewayHarness: @unchecked Sendable {
             language: \(options.language)
             station_id: "+49 30 9999100"
             headline: "Faxgate Test"
+            senders:
+              allow: [\(options.allowedSenders.joined(separator: ", "))]
+              require_authentication: \(options.requireAuthentication)
+              trusted_authserv_id: mx.example.test
+              calling_number: "100"
           - name: Labor
             numbers: ["200"]
             email: [\(mail.users[1])]
             language: en
         """
-        try yaml.write(toFile: configPath, atomically: true, encoding: .utf8)
+        let outgoing = options.mailToFax ? """
+
+        outgoing:
+          fax_domains: [fax.example.test]
+          subject_addresses: [fax@example.test]
+          line: {country_code: "49", area_code: "30"}
+          policy: {max_pages_per_sender_per_day: \(options.maxPagesPerDay)}
+          retry: {busy_seconds: 1, no_answer_seconds: 1, protocol_error_seconds: 1, network_failure_seconds: 1, max_tries: 4, max_protocol_errors: 2}
+          render_timeout_seconds: 10
+          max_message_bytes: 10485760
+          mailboxes:
+            - name: faxin
+              host: 127.0.0.1
+              port: \(mail.imapsPort)
+              security: tls
+              username: \(mail.user)
+              password_file: \(dir.path)/smtp-password
+              ca_file: \(mail.caFile)
+              poll_seconds: 5
+        \(options.outgoingExtra)
+        """ : ""
+        try (yaml + outgoing).write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 
     static var faxgateBinary: String {
@@ -141,6 +173,39 @@ final class GatewayHarness: @unchecked Sendable {
             try await Task.sleep(for: .milliseconds(200))
         }
         throw ToolError(description: "journal condition not met; journal: \(last)\n--- gateway log:\n\(gatewayLog())")
+    }
+
+    /// Submits a message to the real Postfix (plain port, from 127.0.0.1) with Python's smtplib.
+    func submit(_ message: [UInt8]) throws {
+        let file = dir.path + "/submit-\(UUID().uuidString.prefix(6)).eml"
+        try Data(message).write(to: URL(fileURLWithPath: file))
+        try runTool(MailServers.python3, ["-c", """
+            import smtplib, sys, email, email.policy, email.utils
+            raw = open(sys.argv[1], 'rb').read()
+            msg = email.message_from_bytes(raw, policy=email.policy.default)
+            s = smtplib.SMTP('127.0.0.1', int(sys.argv[2]), timeout=30)
+            s.sendmail(msg['From'] and email.utils.parseaddr(msg['From'])[1] or '', [a for _, a in email.utils.getaddresses(msg.get_all('To', []) + msg.get_all('Cc', []))], raw)
+            s.quit()
+            """, file, String(mail.smtpPlainPort)])
+    }
+
+    /// The outgoing jobs as `faxgate queue --json` lists them.
+    func queue() throws -> [FaxJob] {
+        let out = try runTool(Self.faxgateBinary, ["queue", "--json", "-c", configPath])
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return try out.stdoutText.split(separator: "\n").map { try decoder.decode(FaxJob.self, from: Data($0.utf8)) }
+    }
+
+    func waitForQueue(timeout: TimeInterval = 40, _ condition: ([FaxJob]) -> Bool) async throws -> [FaxJob] {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last: [FaxJob] = []
+        while Date() < deadline {
+            last = (try? queue()) ?? []
+            if condition(last) { return last }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw ToolError(description: "queue condition not met; queue: \(last)\n--- gateway log:\n\(gatewayLog())")
     }
 
     /// CPU seconds (user + system) the gateway process has used so far, from /proc.
