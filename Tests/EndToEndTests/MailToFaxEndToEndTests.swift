@@ -51,16 +51,6 @@ final class MailToFaxEndToEndTests: XCTestCase {
         return dir.path + "/photo.jpg"
     }
 
-    /// Pages of an SFF as `sfftobmp` decodes them (one PBM per page, resolution kept).
-    static func sfftobmpPages(_ sff: [UInt8], in dir: TemporaryDirectory) throws -> [BilevelImage] {
-        let out = dir.url.appendingPathComponent("sfftobmp-\(UUID().uuidString.prefix(6))")
-        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
-        try Data(sff).write(to: out.appendingPathComponent("doc.sff"))
-        try runTool("sfftobmp", ["-q", "-p", "-r", out.appendingPathComponent("doc.sff").path, "-o", out.path])
-        try FileManager.default.removeItem(at: out.appendingPathComponent("doc.sff"))
-        return try pbmFiles(in: out)
-    }
-
     static func crop(_ image: BilevelImage, x0: Int, width: Int) -> BilevelImage {
         let rowBytes = (width + 7) / 8
         var bits = [UInt8](repeating: 0, count: rowBytes * image.height)
@@ -115,7 +105,7 @@ final class MailToFaxEndToEndTests: XCTestCase {
         XCTAssertEqual(call.cip, 17)
         XCTAssertEqual(call.faxConfiguration?.stationID, "+49 30 9999100")
         XCTAssertTrue(call.violations.isEmpty, "\(call.violations)")
-        let pages = try Self.sfftobmpPages(call.document, in: work)
+        let pages = try sfftobmpPages(call.document, keepResolution: true, in: work, label: "sent")
         XCTAssertEqual(pages.count, 4)
         XCTAssertTrue(pages.allSatisfy { $0.width == 1728 })
         XCTAssertGreaterThan(Self.blackFraction(pages[0], x: 0.05...0.6, y: 0.0...0.15), 0.001, "the text body is on page 1")
