@@ -191,7 +191,8 @@ enum MIMEHeaders {
         let text = String(decoding: raw.prefix(256 * 1024), as: UTF8.self)
         var current: String?
         var value = ""
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        // "\r\n" is one Character in Swift: split on both forms of line end.
+        for line in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
             let l = line.hasSuffix("\r") ? String(line.dropLast()) : String(line)
             if l.isEmpty { break }
             if l.first == " " || l.first == "\t" {
