@@ -55,6 +55,7 @@ let package = Package(
             name: "FaxgateCore",
             dependencies: [
                 "FaxDocument", "FaxRender", "MailOut",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),

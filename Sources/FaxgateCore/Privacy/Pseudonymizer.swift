@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -22,7 +23,7 @@ public struct Pseudonymizer: Sendable {
     }
 
     public func token(kind: String, normalized: String) -> String {
-        let mac = HMACSHA256.mac(key: key, message: Array("\(kind):\(normalized)".utf8))
+        let mac = Array(HMAC<SHA256>.authenticationCode(for: Array("\(kind):\(normalized)".utf8), using: SymmetricKey(data: key)))
         // 5 bytes → 8 symbols of 5 bits each, letters only (no l, which reads like 1).
         let alphabet = Array("abcdefghijkmnopqrstuvwxyzABCDEFG".utf8).map { Character(UnicodeScalar($0)) }
         var bits: UInt64 = 0
