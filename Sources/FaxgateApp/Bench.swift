@@ -1,12 +1,13 @@
 import ArgumentParser
 import FaxDocument
+import FaxRender
 import Foundation
 
 /// `faxgate bench`: prints throughput figures. Speed is measured here, not asserted in unit tests.
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure conversion speed next to the classic tool chain.",
-        subcommands: [SFFToPDF.self, SnapshotBench.self])
+        subcommands: [SFFToPDF.self, PDFToSFF.self, SnapshotBench.self])
 
     struct SFFToPDF: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -49,6 +50,34 @@ struct Bench: AsyncParsableCommand {
             let chainSeconds = Double(chain.components.seconds) + Double(chain.components.attoseconds) / 1e18
             print(String(format: "sfftobmp + tiff2pdf:        %8.1f pages/s  (%d runs, %.4f s per document)",
                          Double(pages * chainRuns) / chainSeconds, chainRuns, chainSeconds / Double(chainRuns)))
+        }
+    }
+}
+
+extension Bench {
+    struct PDFToSFF: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "pdf-to-sff",
+            abstract: "PDF → fax pages → SFF seconds per page, ours (sandboxed gs + SFF writer) vs. bare gs -sDEVICE=cfax.")
+        @Option(help: "PDF to convert (default: a 10-page text document made with Ghostscript).") var input: String?
+        @Option(help: "Repetitions.") var repeats = 3
+
+        func run() async throws {
+            let work = FileManager.default.temporaryDirectory.appendingPathComponent("faxgate-bench-\(getpid())").path
+            try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: work) }
+            let path: String
+            if let input { path = input } else {
+                _ = try BenchInput.makeSFF(in: work, pages: 10)
+                try BenchInput.run("/usr/bin/gs", ["-q", "-dNOPAUSE", "-dBATCH", "-dSAFER", "-sDEVICE=pdfwrite", "-sPAPERSIZE=a4",
+                                                   "-sOutputFile=\(work)/bench.pdf", "\(work)/bench.ps"])
+                path = "\(work)/bench.pdf"
+            }
+            let result = try await RenderBench.pdfToSFF(path: path, options: RenderOptions(), repetitions: repeats)
+            print("input: \(path)")
+            print(String(format: "faxgate PDF→SFF:            %8.4f s/page", result.oursPerPage))
+            print(String(format: "gs -sDEVICE=cfax:           %8.4f s/page", result.ghostscriptCfaxPerPage))
+            print(result.description)
         }
     }
 }
