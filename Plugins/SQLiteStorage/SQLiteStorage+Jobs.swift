@@ -95,7 +95,11 @@ extension SQLiteStorage {
     }
 
     public func recentJobs(limit: Int) async throws -> [FaxJob] {
-        try await pool.read { db in try JobRow.order(Column("id").desc).limit(limit).fetchAll(db).map(\.job) }
+        try await pool.read { db in
+            // The read-only CLI may look before `serve` has upgraded an older database: nothing queued yet.
+            guard try db.tableExists("job") else { return [] }
+            return try JobRow.order(Column("id").desc).limit(limit).fetchAll(db).map(\.job)
+        }
     }
 
     public func jobEvents(jobID: Int64) async throws -> [CallEvent] {

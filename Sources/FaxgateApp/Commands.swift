@@ -92,13 +92,7 @@ struct Journal: AsyncParsableCommand {
         let config = try options.loadOrExit()
         let storage = try PluginRegistry.storage(config, readOnly: true)
         let calls = try await storage.recentCalls(limit: limit)
-        if json {
-            let encoder = JSONEncoder()
-            encoder.dateEncodingStrategy = .iso8601
-            encoder.outputFormatting = [.sortedKeys]
-            for call in calls { print(String(decoding: try encoder.encode(call), as: UTF8.self)) }
-            return
-        }
+        if json { return try TextOutput.printJSONLines(calls) }
         print(JournalTable.render(calls))
     }
 }
@@ -150,10 +144,27 @@ enum JournalTable {
                 c.reasonText ?? "",
             ])
         }
-        let widths = (0..<rows[0].count).map { i in rows.map { $0[i].count }.max() ?? 0 }
+        return TextOutput.table(rows)
+    }
+}
+
+/// Plain-text tables and JSON lines, the two output forms of the admin commands.
+enum TextOutput {
+    /// Columns padded to their widest cell; the last column is left ragged.
+    static func table(_ rows: [[String]]) -> String {
+        guard let first = rows.first else { return "" }
+        let widths = (0..<first.count).map { i in rows.map { $0[i].count }.max() ?? 0 }
         return rows.map { row in
             row.enumerated().map { i, cell in i == row.count - 1 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
                 .joined(separator: "  ")
         }.joined(separator: "\n")
+    }
+
+    /// One JSON object per line, keys sorted, ISO 8601 dates — for scripts.
+    static func printJSONLines<T: Encodable>(_ items: [T]) throws {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys]
+        for item in items { print(String(decoding: try encoder.encode(item), as: UTF8.self)) }
     }
 }

@@ -58,24 +58,14 @@ struct Cancel: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Cancel a queued fax (like faxrm).")
     @OptionGroup var options: ConfigOption
     @Argument var job: Int64
-    func run() async throws {
-        let config = try options.loadOrExit()
-        var request = DropRequest(command: .cancel)
-        request.jobID = job
-        try DropClient(spool: config.spoolDirectory).submitAndWait(request)
-    }
+    func run() async throws { try DropClient.jobCommand(.cancel, job: job, options: options) }
 }
 
 struct Resend: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Queue a finished fax again, to the same number.")
     @OptionGroup var options: ConfigOption
     @Argument var job: Int64
-    func run() async throws {
-        let config = try options.loadOrExit()
-        var request = DropRequest(command: .resend)
-        request.jobID = job
-        try DropClient(spool: config.spoolDirectory).submitAndWait(request)
-    }
+    func run() async throws { try DropClient.jobCommand(.resend, job: job, options: options) }
 }
 
 struct Queue: AsyncParsableCommand {
@@ -87,24 +77,14 @@ struct Queue: AsyncParsableCommand {
         let config = try options.loadOrExit()
         let storage = try PluginRegistry.storage(config, readOnly: true)
         let jobs = try await storage.recentJobs(limit: limit)
-        if json {
-            let encoder = JSONEncoder()
-            encoder.dateEncodingStrategy = .iso8601
-            encoder.outputFormatting = [.sortedKeys]
-            for job in jobs { print(String(decoding: try encoder.encode(job), as: UTF8.self)) }
-            return
-        }
+        if json { return try TextOutput.printJSONLines(jobs) }
         var rows = [["JOB", "STATE", "NUMBER", "PAGES", "TRIES", "NEXT/LAST", "SENDER", "RESULT"]]
         for j in jobs {
             let when = j.state.isFinal ? (j.endedAt ?? j.createdAt) : max(j.nextAttemptAt, j.sendAt)
             rows.append(["\(j.id ?? 0)", j.state.rawValue, j.number, "\(j.pagesSent)/\(j.pages)", "\(j.tries)",
                          JournalTable.time(when), j.sender, j.lastText ?? ""])
         }
-        let widths = (0..<rows[0].count).map { i in rows.map { $0[i].count }.max() ?? 0 }
-        for row in rows {
-            print(row.enumerated().map { i, c in i == row.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
-                .joined(separator: "  "))
-        }
+        print(TextOutput.table(rows))
     }
 }
 
@@ -114,6 +94,14 @@ struct DropClient {
     let id = "\(Int(Date().timeIntervalSince1970 * 1000))-\(UInt32.random(in: 0...UInt32.max))"
 
     init(spool: String) { directory = spool + "/drop" }
+
+    /// cancel / resend: one job id, the daemon's answer printed.
+    static func jobCommand(_ command: DropRequest.Command, job: Int64, options: ConfigOption) throws {
+        let config = try options.loadOrExit()
+        var request = DropRequest(command: command)
+        request.jobID = job
+        try DropClient(spool: config.spoolDirectory).submitAndWait(request)
+    }
 
     func submitAndWait(_ request: DropRequest, timeout: TimeInterval = 120) throws {
         guard FileManager.default.fileExists(atPath: directory) else {

@@ -165,14 +165,19 @@ final class GatewayHarness: @unchecked Sendable {
 
     /// Polls the journal until `condition` holds.
     func waitForJournal(timeout: TimeInterval = 30, _ condition: ([CallRecord]) -> Bool) async throws -> [CallRecord] {
+        try await poll("journal", timeout: timeout, read: journal, condition)
+    }
+
+    /// Reads `read` every 200 ms until `condition` holds; fails with the last value and the gateway log.
+    func poll<T>(_ what: String, timeout: TimeInterval, read: () throws -> [T], _ condition: ([T]) -> Bool) async throws -> [T] {
         let deadline = Date().addingTimeInterval(timeout)
-        var last: [CallRecord] = []
+        var last: [T] = []
         while Date() < deadline {
-            last = (try? journal()) ?? []
+            last = (try? read()) ?? []
             if condition(last) { return last }
             try await Task.sleep(for: .milliseconds(200))
         }
-        throw ToolError(description: "journal condition not met; journal: \(last)\n--- gateway log:\n\(gatewayLog())")
+        throw ToolError(description: "\(what) condition not met; \(what): \(last)\n--- gateway log:\n\(gatewayLog())")
     }
 
     /// Submits a message to the real Postfix (plain port, from 127.0.0.1) with Python's smtplib.
@@ -198,14 +203,7 @@ final class GatewayHarness: @unchecked Sendable {
     }
 
     func waitForQueue(timeout: TimeInterval = 40, _ condition: ([FaxJob]) -> Bool) async throws -> [FaxJob] {
-        let deadline = Date().addingTimeInterval(timeout)
-        var last: [FaxJob] = []
-        while Date() < deadline {
-            last = (try? queue()) ?? []
-            if condition(last) { return last }
-            try await Task.sleep(for: .milliseconds(200))
-        }
-        throw ToolError(description: "queue condition not met; queue: \(last)\n--- gateway log:\n\(gatewayLog())")
+        try await poll("queue", timeout: timeout, read: queue, condition)
     }
 
     /// CPU seconds (user + system) the gateway process has used so far, from /proc.
