@@ -153,8 +153,24 @@ public final class CapiLink: Sendable {
                 return (s.jobs, s.outbound, s.stopping)
             }
             for job in jobs { job(&state) }
+            var retrySoon = false
             if let appl = state.applID {
-                for message in outbound { put(appl, message) }
+                for (index, message) in outbound.enumerated() {
+                    let rc = put(appl, message)
+                    if rc == 0 { continue }
+                    if rc == 0x1103 {
+                        // Queue full: keep this and the later messages, in order, and try again shortly.
+                        shared.withLock { $0.outbound.insert(contentsOf: outbound[index...], at: 0) }
+                        retrySoon = true
+                    } else {
+                        // A message that never left would leave a call waiting for its answer forever: treat the
+                        // controller connection as gone, so every call in flight ends and we register again.
+                        _ = capi20_release(appl)
+                        state.applID = nil
+                        continuation.yield(.linkLost(CapiInfo(UInt16(truncatingIfNeeded: rc))))
+                    }
+                    break
+                }
             }
             if stopping { break }
 
@@ -163,7 +179,7 @@ public final class CapiLink: Sendable {
                 let fd = capi20_fileno(appl)
                 if fd >= 0 { fds.append(pollfd(fd: fd, events: Int16(POLLIN), revents: 0)) }
             }
-            let n = poll(&fds, nfds_t(fds.count), 1000)
+            let n = poll(&fds, nfds_t(fds.count), retrySoon ? 10 : 1000)
             if n < 0 { if errno == EINTR { continue }; usleep(10_000); continue }
             if fds[0].revents != 0 {
                 var drain = [UInt8](repeating: 0, count: 64)
@@ -220,11 +236,12 @@ public final class CapiLink: Sendable {
         }
     }
 
-    private func put(_ appl: UInt32, _ message: CapiMessage) {
+    /// Hands one message to libcapi20; returns its info code (0 = accepted).
+    private func put(_ appl: UInt32, _ message: CapiMessage) -> UInt32 {
         var m = message
         m.applID = UInt16(truncatingIfNeeded: appl)
         var bytes = m.encoded()
-        bytes.withUnsafeMutableBytes { raw in
+        return bytes.withUnsafeMutableBytes { raw in
             let base = raw.baseAddress!.assumingMemoryBound(to: UInt8.self)
             if case .dataB3Req = m.body {
                 // libcapi20 reads the payload through the message's data pointer: point it behind the message.
@@ -232,7 +249,7 @@ public final class CapiLink: Sendable {
                 for i in 0..<8 { base[22 + i] = UInt8(truncatingIfNeeded: pointer >> (8 * i)) }
                 if pointer <= UInt(UInt32.max) { for i in 0..<4 { base[12 + i] = UInt8(truncatingIfNeeded: pointer >> (8 * i)) } }
             }
-            _ = capi20_put_message(appl, base)
+            return UInt32(capi20_put_message(appl, base))
         }
     }
 
