@@ -28,6 +28,7 @@ let package = Package(
         .systemLibrary(name: "CCurl", providers: [.apt(["libcurl4-gnutls-dev"])]),
         .systemLibrary(name: "CEtpan", providers: [.apt(["libetpan-dev"])]),
         .systemLibrary(name: "CArchive", providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CLame", providers: [.apt(["libmp3lame-dev"])]),
 
         // MARK: Libraries
         // CAPI 2.0 messages as Swift values; no I/O. Shared by the transport and the simulator.
@@ -50,11 +51,13 @@ let package = Package(
         ),
         // Documents to fax pages: Ghostscript (sandboxed subprocess), libtiff, images, text; cover page, send report.
         .target(name: "FaxRender", dependencies: ["FaxDocument", "CTIFF"], swiftSettings: swiftSettings),
+        // Voicemail audio: G.711 A-law on the line, WAV, silence detection, beep, greeting conversion (sox), MP3 (libmp3lame).
+        .target(name: "VoiceAudio", dependencies: ["CLame"], resources: [.copy("Greetings")], swiftSettings: swiftSettings),
         // Model, configuration, plugin seams and the reception pipeline.
         .target(
             name: "FaxgateCore",
             dependencies: [
-                "FaxDocument", "FaxRender", "MailOut",
+                "FaxDocument", "FaxRender", "MailOut", "VoiceAudio",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -68,7 +71,7 @@ let package = Package(
         // MARK: Plugins
         .target(
             name: "CAPITransport",
-            dependencies: ["FaxgateCore", "Capi20", "CapiProtocol", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["FaxgateCore", "Capi20", "CapiProtocol", "VoiceAudio", .product(name: "Logging", package: "swift-log")],
             path: "Plugins/CAPITransport",
             swiftSettings: swiftSettings
         ),
@@ -138,6 +141,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "VoiceTests",
+            dependencies: ["VoiceAudio", "CapiProtocol", "CAPITransport", "FaxgateCore", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "FaxgateCoreTests",
             dependencies: ["FaxgateCore", "SQLiteStorage", "BasicRedaction", "TestSupport"],
             swiftSettings: swiftSettings
@@ -149,7 +157,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["faxgate", "FaxgateCore", "FaxDocument", "CapiSimulator", "CapiProtocol", "SQLiteStorage", "TestSupport"],
+            dependencies: ["faxgate", "FaxgateCore", "FaxDocument", "VoiceAudio", "CapiSimulator", "CapiProtocol", "SQLiteStorage", "TestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

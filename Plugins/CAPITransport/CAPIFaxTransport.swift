@@ -14,6 +14,8 @@ public struct CAPITransportSettings: Sendable, Equatable {
     public var controllers: [Int]
     /// Also take 3.1 kHz audio calls (CIP 4) and answer them as fax.
     public var answerAudioAsFax: Bool
+    /// Some extension has voicemail: listen for speech, 3.1 kHz audio and telephony (CIP 1, 4, 16) too.
+    public var answerVoice: Bool = false
     /// Directory used as HOME for libcapi20's `.capi20rc` (written by the transport). nil = system config + ext API.
     public var capiHome: String?
     /// How long a call in flight may go on after a graceful shutdown request before it is disconnected.
@@ -45,6 +47,7 @@ public actor CAPIFaxTransport: FaxSendingTransport {
         case link(CapiLinkEvent)
         case decided(plci: UInt32, CallDecision)
         case ringElapsed(plci: UInt32)
+        case voiceWatchdog(plci: UInt32)
         case answerTimer(call: Int, token: Int)
         case reconnect
         case shutdown
@@ -56,6 +59,7 @@ public actor CAPIFaxTransport: FaxSendingTransport {
 
     private var machine: FaxReceiveStateMachine
     private var sendMachine = FaxSendStateMachine()
+    private var voiceMachine = VoiceCallStateMachine()
     /// Callers of `send` waiting for their outcome, by send-machine call id.
     private var pendingSends: [Int: CheckedContinuation<SendOutcome, Never>] = [:]
     private var nextSendID = 1
@@ -72,7 +76,8 @@ public actor CAPIFaxTransport: FaxSendingTransport {
         self.settings = settings
         self.handler = handler
         self.logger = logger
-        self.machine = FaxReceiveStateMachine(options: .init(answerAudioAsFax: settings.answerAudioAsFax))
+        self.machine = FaxReceiveStateMachine(options: .init(answerAudioAsFax: settings.answerAudioAsFax,
+                                                             answerVoice: settings.answerVoice))
         self.backoff = settings.minimumBackoff
         (inbox, inboxContinuation) = AsyncStream.makeStream(of: Input.self)
     }
@@ -93,6 +98,7 @@ public actor CAPIFaxTransport: FaxSendingTransport {
         // Cancelled or shut down: whatever is still in flight ends here.
         registered = false
         perform(machine.abandonAll(text: shuttingDown ? "gateway shut down" : "transport stopped"))
+        performVoice(voiceMachine.abandonAll(text: shuttingDown ? "gateway shut down" : "transport stopped"))
         performSend(sendMachine.abandonAll(text: shuttingDown ? "gateway shutting down" : "transport stopped"))
         for task in timers { task.cancel() }
         for task in handlerTasks.values { await task.value }
@@ -106,7 +112,7 @@ public actor CAPIFaxTransport: FaxSendingTransport {
         inboxContinuation.yield(.reconnect)
         for await input in inbox {
             await process(input)
-            if shuttingDown && machine.isIdle && sendMachine.isIdle { break }
+            if shuttingDown && machine.isIdle && sendMachine.isIdle && voiceMachine.isIdle { break }
         }
     }
 
@@ -118,6 +124,8 @@ public actor CAPIFaxTransport: FaxSendingTransport {
             }
             if let actions = sendMachine.handle(m) {
                 performSend(actions)
+            } else if let actions = voiceMachine.handle(m) {
+                performVoice(actions)
             } else {
                 perform(machine.handle(m))
             }
@@ -125,12 +133,16 @@ public actor CAPIFaxTransport: FaxSendingTransport {
             registered = false
             logger.error("CAPI controller connection lost", metadata: ["info": "\(info)"])
             perform(machine.abandonAll(text: "controller connection lost"))
+            performVoice(voiceMachine.abandonAll(text: "controller connection lost"))
             performSend(sendMachine.abandonAll(text: "controller connection lost"))
             if !shuttingDown { scheduleReconnect() }
         case .decided(let plci, let decision):
             perform(machine.decided(plci: plci, decision))
         case .ringElapsed(let plci):
             perform(machine.ringDelayElapsed(plci: plci))
+            performVoice(voiceMachine.ringDelayElapsed(plci: plci))
+        case .voiceWatchdog(let plci):
+            performVoice(voiceMachine.watchdogFired(plci: plci))
         case .answerTimer(let call, let token):
             performSend(sendMachine.answerTimerFired(call: call, token: token))
         case .reconnect:
@@ -146,10 +158,12 @@ public actor CAPIFaxTransport: FaxSendingTransport {
             schedule(.shutdownDeadline, after: settings.shutdownGrace)
         case .shutdownDeadline:
             perform(machine.disconnectAll())
+            performVoice(voiceMachine.disconnectAll())
             performSend(sendMachine.disconnectAll(text: "gateway shutting down"))
             schedule(.shutdownAbandon, after: .seconds(5))
         case .shutdownAbandon:
             perform(machine.abandonAll(text: "gateway shut down"))
+            performVoice(voiceMachine.abandonAll(text: "gateway shut down"))
             performSend(sendMachine.abandonAll(text: "gateway shutting down"))
         }
     }
@@ -176,6 +190,7 @@ public actor CAPIFaxTransport: FaxSendingTransport {
             logger.info("CAPI registered", metadata: ["applID": "\(registration.applID)", "controllers": "\(controllers)"])
             var cip: UInt32 = 1 << 17
             if settings.answerAudioAsFax { cip |= 1 << 4 }
+            if settings.answerVoice { cip |= 1 << 1 | 1 << 4 | 1 << 16 }
             for c in controllers { listen(controller: c, cipMask: cip) }
         } catch {
             logger.warning("CAPI registration failed, retrying", metadata: ["error": "\(error)", "in": "\(backoff)"])
@@ -225,6 +240,8 @@ public actor CAPIFaxTransport: FaxSendingTransport {
                 spawn { await handler.faxConnected(receptionID: receptionID, info: info) }
             case .finished(let f):
                 finish(f)
+            case .handOverVoice(let plci, let number, let answer, let gone):
+                performVoice(voiceMachine.start(plci: plci, indicationNumber: number, answer: answer, goneReason: gone))
             }
         }
     }
@@ -267,6 +284,61 @@ public actor CAPIFaxTransport: FaxSendingTransport {
         }
     }
 
+    // MARK: Voice
+
+    private func performVoice(_ actions: [VoiceCallStateMachine.Action]) {
+        for action in actions {
+            switch action {
+            case .send(let m):
+                link?.send(m)
+            case .startRingDelay(let plci, let delay):
+                schedule(.ringElapsed(plci: plci), after: delay)
+            case .startWatchdog(let plci, let delay):
+                schedule(.voiceWatchdog(plci: plci), after: delay)
+            case .record(let receptionID, let data):
+                voiceMachine.answer(for: receptionID)?.recording.append(data)
+            case .switchedToFax(let plci, let voice, let fallback):
+                // The recording so far is not a message: close it; the pipeline turns the row into a fax.
+                _ = try? voice.recording.finish()
+                do {
+                    let spool = try ReceptionSpoolFile(path: fallback.spoolPath)
+                    let fax = FaxAnswer(receptionID: voice.receptionID, stationID: fallback.stationID, headline: fallback.headline,
+                                        fine: fallback.fine, spool: spool)
+                    machine.adoptSwitchedCall(plci: plci, answer: fax)
+                    logger.info("fax tone: voice call switched to fax", metadata: ["reception": "\(voice.receptionID)"])
+                    let handler = self.handler
+                    spawn { await handler.voiceSwitchedToFax(receptionID: voice.receptionID, spoolPath: fallback.spoolPath) }
+                } catch {
+                    // Without a spool file the fax would be lost: hang up and report the voice call as ended.
+                    logger.error("cannot switch to fax: \(error)", metadata: ["reception": "\(voice.receptionID)"])
+                    link?.send(CapiMessage(applID: 0, messageNumber: 0x3FFF, body: .disconnectReq(plci: plci, additionalInfo: [])))
+                    finishVoice(.init(answer: voice, cause: .interrupted, reason: 0, recordedBytes: 0, greetingCompleted: false,
+                                      textOverride: "fax tone, but the fax spool file could not be created: \(error)"))
+                }
+            case .finished(let f):
+                finishVoice(f)
+            }
+        }
+    }
+
+    private func finishVoice(_ f: VoiceCallStateMachine.FinishedVoiceCall) {
+        var spoolError: String? = nil
+        do { try f.answer.recording.finish() } catch { spoolError = "\(error)" }
+        let handler = self.handler, link = self.link, logger = self.logger, spoolFailure = spoolError
+        spawn {
+            var text: String
+            if let override = f.textOverride { text = override } else {
+                text = await link?.infoText(f.reason) ?? CapiInfo(f.reason).name ?? "0x\(String(f.reason, radix: 16))"
+            }
+            if let spoolFailure { text += "; spool: \(spoolFailure)" }
+            let end = VoiceCallEnd(cause: f.cause, reason: Int(f.reason), text: text, recordedSeconds: f.recordedSeconds,
+                                   greetingCompleted: f.greetingCompleted)
+            logger.info("voice call ended", metadata: ["reception": "\(f.answer.receptionID)", "cause": "\(f.cause.rawValue)",
+                                                       "seconds": "\(f.recordedSeconds)"])
+            await handler.voiceEnded(receptionID: f.answer.receptionID, end: end)
+        }
+    }
+
     // MARK: Sending
 
     /// B-channels of the controllers we use; 0 while not registered.
@@ -283,6 +355,7 @@ public actor CAPIFaxTransport: FaxSendingTransport {
     /// Calls holding (or about to hold) a B-channel on each controller, both directions.
     private var busyChannels: [Int: Int] {
         var busy = sendMachine.callsPerController
+        busy.merge(voiceMachine.callsPerController, uniquingKeysWith: +)
         for call in machine.calls.values where call.phase != .rejected { busy[call.plci.capiController, default: 0] += 1 }
         return busy
     }

@@ -17,6 +17,8 @@ public struct FaxReceiveStateMachine: Sendable {
         case connected(receptionID: Int64, info: FaxSessionInfo)
         /// The call is over: finish the spool file and report.
         case finished(FinishedCall)
+        /// The gateway takes this call as voice: `VoiceCallStateMachine.start` continues it (goneReason: hung up meanwhile).
+        case handOverVoice(plci: UInt32, indicationNumber: UInt16, answer: VoiceAnswer, goneReason: UInt16?)
     }
 
     public struct FinishedCall: Sendable, Equatable {
@@ -45,7 +47,11 @@ public struct FaxReceiveStateMachine: Sendable {
 
     public struct Options: Sendable {
         public var answerAudioAsFax: Bool
-        public init(answerAudioAsFax: Bool) { self.answerAudioAsFax = answerAudioAsFax }
+        /// Some extension has voicemail: speech/telephony (and 3.1 kHz audio) calls go to the gateway to decide.
+        public var answerVoice: Bool
+        public init(answerAudioAsFax: Bool, answerVoice: Bool = false) {
+            self.answerAudioAsFax = answerAudioAsFax; self.answerVoice = answerVoice
+        }
     }
 
     public let options: Options
@@ -77,7 +83,7 @@ public struct FaxReceiveStateMachine: Sendable {
 
     static func rejectCode(_ decision: CallDecision) -> UInt16 {
         switch decision {
-        case .answerFax: 0
+        case .answerFax, .answerVoice: 0
         case .ignore: 1
         case .reject(.normalClearing): 2
         case .reject(.busy): 3
@@ -98,8 +104,14 @@ public struct FaxReceiveStateMachine: Sendable {
             default: .other(Int(cip))
             }
             calls[plci] = Call(plci: plci, indicationNumber: m.messageNumber, phase: .deciding)
-            if service == .audio && !options.answerAudioAsFax || service != .fax && service != .audio {
-                // Not ours to take (voice comes later): leave it to other devices.
+            let wanted = switch service {
+            case .fax: true
+            case .audio: options.answerAudioAsFax || options.answerVoice
+            case .voice: options.answerVoice
+            case .other: false
+            }
+            if !wanted {
+                // Not ours to take: leave it to other devices.
                 calls[plci]?.phase = .rejected
                 return [respond(m, .connectResp(plci: plci, reject: 1, bProtocol: nil, connectedNumber: [],
                                                 connectedSubaddress: [], llc: [], additionalInfo: []))]
@@ -176,6 +188,13 @@ public struct FaxReceiveStateMachine: Sendable {
     }
 
     public mutating func decided(plci: UInt32, _ decision: CallDecision) -> [Action] {
+        if case .answerVoice(let voice) = decision {
+            guard let call = calls[plci], call.phase == .deciding else {
+                return [.handOverVoice(plci: plci, indicationNumber: 0, answer: voice, goneReason: 0)]
+            }
+            calls[plci] = nil
+            return [.handOverVoice(plci: plci, indicationNumber: call.indicationNumber, answer: voice, goneReason: call.goneReason)]
+        }
         guard var call = calls[plci], call.phase == .deciding else {
             if case .answerFax(let a) = decision {
                 return [.finished(FinishedCall(receptionID: a.receptionID, answer: a, reason: 0, reasonB3: 0, session: FaxSessionInfo(),
@@ -205,6 +224,8 @@ public struct FaxReceiveStateMachine: Sendable {
                 actions += accept(plci)
             }
             return actions
+        case .answerVoice:
+            return []   // handled above
         case .reject, .ignore:
             call.phase = .rejected
             calls[plci] = call
@@ -212,6 +233,11 @@ public struct FaxReceiveStateMachine: Sendable {
                 plci: plci, reject: Self.rejectCode(decision), bProtocol: nil, connectedNumber: [], connectedSubaddress: [],
                 llc: [], additionalInfo: [])))]
         }
+    }
+
+    /// A voice call switched to fax (SELECT_B_PROTOCOL_REQ 4/4/4 sent): from CONNECT_B3_IND on it is a fax reception.
+    public mutating func adoptSwitchedCall(plci: UInt32, answer: FaxAnswer) {
+        calls[plci] = Call(plci: plci, indicationNumber: 0, phase: .active, answer: answer)
     }
 
     public mutating func ringDelayElapsed(plci: UInt32) -> [Action] {

@@ -242,7 +242,7 @@ public final class CapiSimulator: Sendable {
     }
 
     /// `expect` with a deadline: a watchdog resumes the waiter with nil when time is up.
-    private func expectWithin(_ what: String, _ listen: Listen, since: Int, timeout: Duration,
+    func expectWithin(_ what: String, _ listen: Listen, since: Int, timeout: Duration,
                               _ match: @escaping @Sendable (CapiMessage) -> Bool) async throws -> CapiMessage {
         let id = state.withLock { s -> UInt64 in defer { s.nextWaiterID += 1 }; return s.nextWaiterID }
         let watchdog = Task { [self] in
@@ -258,7 +258,7 @@ public final class CapiSimulator: Sendable {
         }
     }
 
-    private var cursor: Int { state.withLock { $0.messages.count } }
+    var cursor: Int { state.withLock { $0.messages.count } }
 
     /// Places an incoming fax call and runs it to the end. Throws when nobody listens, the gateway stops
     /// answering, or the connection is lost (unless the loss was the requested fault).
@@ -313,12 +313,19 @@ public final class CapiSimulator: Sendable {
 
         try await step(listen, .connectActiveInd(plci: plci, connectedNumber: [], connectedSubaddress: [], llc: []),
                        "CONNECT_ACTIVE_RESP", t) { if case .connectActiveResp(plci) = $0 { true } else { false } }
+        try await runFaxB3(listen, plci: plci, ncci: ncci, call: call, result: &result)
+        return result
+    }
+
+    /// The fax part of a call, from CONNECT_B3_IND to DISCONNECT_IND (also after a voice call switched to fax).
+    func runFaxB3(_ listen: Listen, plci: UInt32, ncci: UInt32, call: SimulatedFaxCall, result: inout SimulatedCallResult) async throws {
+        let t = call.responseTimeout
         let b3 = try await step(listen, .connectB3Ind(ncci: ncci, ncpi: []), "CONNECT_B3_RESP", t) {
             if case .connectB3Resp(ncci, _, _) = $0 { true } else { false }
         }
         if case .connectB3Resp(_, let b3Reject, _) = b3.body, b3Reject != 0 {
             try await finish(listen, plci: plci, ncci: ncci, reasonB3: 0x3311, pages: 0, call: call, result: &result)
-            return result
+            return
         }
         let connectedNCPI = FaxNCPI(rate: call.rate, fine: call.fine, pages: 0, stationID: call.remoteStationID)
         try await step(listen, .connectB3ActiveInd(ncci: ncci, ncpi: connectedNCPI.encoded()), "CONNECT_B3_ACTIVE_RESP", t) {
@@ -367,14 +374,13 @@ public final class CapiSimulator: Sendable {
             try? await Task.sleep(for: .milliseconds(100))
             dropAllConnections()
             result.connectionDropped = true
-            return result
+            return
         }
         try await finish(listen, plci: plci, ncci: ncci, reasonB3: reasonB3, pages: pages, call: call, result: &result)
-        return result
     }
 
     @discardableResult
-    private func step(_ listen: Listen, _ body: CapiMessageBody, _ what: String, _ timeout: Duration,
+    func step(_ listen: Listen, _ body: CapiMessageBody, _ what: String, _ timeout: Duration,
                       _ match: @escaping @Sendable (CapiMessageBody) -> Bool) async throws -> CapiMessage {
         let since = cursor
         indicate(listen, body)

@@ -32,7 +32,8 @@ struct Gateway {
         let hostname = config.hostname ?? ProcessInfo.processInfo.hostName
         let pipeline = try ReceptionPipeline(
             settings: .init(spoolDirectory: config.spoolDirectory, from: MailAddress(from.address, displayName: from.name),
-                            envelopeFrom: config.mail.envelopeFrom ?? from.address, hostname: hostname),
+                            envelopeFrom: config.mail.envelopeFrom ?? from.address, hostname: hostname,
+                            answerAudioAsFax: config.capi.answerAudioAsFax),
             directory: ExtensionDirectory(config), storage: storage, outbox: outbox, logger: logger.with(label: "reception"))
         await outbox.setResultHandler { envelope, delivered, detail in
             if let call = envelope.callID { await pipeline.mailResult(callID: call, delivered: delivered, detail: detail) }

@@ -36,10 +36,11 @@ enum PluginRegistry {
     }
 
     static func transport(_ config: Configuration, handler: any ReceptionHandler, logger: Logger) -> any FaxSendingTransport {
-        let settings = CAPITransportSettings(
+        var settings = CAPITransportSettings(
             driver: config.capi.driver, host: config.capi.host ?? "127.0.0.1", port: config.capi.port ?? 2662,
             controllers: config.capi.controllers, answerAudioAsFax: config.capi.answerAudioAsFax,
             capiHome: config.spoolDirectory + "/capi")
+        settings.answerVoice = config.extensions.contains { $0.voicemail?.enabled == true }
         return CAPIFaxTransport(settings: settings, handler: handler, logger: logger)
     }
 }

@@ -171,6 +171,11 @@ public enum ConfigLoader {
                 "allow": .leaf, "require_authentication": .leaf, "trusted_authserv_id": .leaf, "secret": .leaf,
                 "calling_number": .leaf, "hide_calling_number": .leaf, "allow_international": .leaf, "cover_page": .leaf,
             ]),
+            "voicemail": .mapping([
+                "enabled": .leaf, "greeting": .leaf, "ring_delay_seconds": .leaf, "max_seconds": .leaf, "silence_seconds": .leaf,
+                "min_seconds": .leaf, "attach_wav": .leaf, "compressed": .leaf, "privacy_notice_only": .leaf,
+                "address_book": .leaf, "fax_on_tone": .leaf,
+            ]),
         ])),
         "outgoing": .mapping([
             "fax_domains": .leaf, "subject_addresses": .leaf, "max_message_bytes": .leaf, "max_pages": .leaf,

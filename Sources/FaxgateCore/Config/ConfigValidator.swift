@@ -83,6 +83,9 @@ enum ConfigValidator {
             }
             if let headline = ext.headline, headline.utf8.count > 100 { problem(base + [.key("headline")], "at most 100 bytes") }
             if !(0...60).contains(ext.ringDelaySeconds) { problem(base + [.key("ring_delay_seconds")], "between 0 and 60") }
+            if let vm = ext.voicemail {
+                for p in validateVoicemail(vm) { problem(base + [.key("voicemail")] + p.path, p.message) }
+            }
         }
         problems += validateOutgoing(c)
         if let name = c.catchAll, !c.extensions.contains(where: { $0.name == name }) {

@@ -175,10 +175,12 @@ public struct ExtensionConfig: Sendable, Codable, Equatable {
     public var ringDelaySeconds: Int = 0
     /// Who may send faxes through this extension (mail → fax).
     public var senders: SenderConfig = SenderConfig()
+    /// Voice calls to this extension's numbers (VoicemailConfiguration.swift); nil = not taken.
+    public var voicemail: VoicemailConfig?
 
     enum CodingKeys: String, CodingKey {
         case name, numbers, email, formats, language, stationID = "station_id", headline, fine
-        case ringDelaySeconds = "ring_delay_seconds", senders
+        case ringDelaySeconds = "ring_delay_seconds", senders, voicemail
     }
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -194,5 +196,6 @@ public struct ExtensionConfig: Sendable, Codable, Equatable {
         fine = try c.decodeIfPresent(Bool.self, forKey: .fine) ?? fine
         ringDelaySeconds = try c.decodeIfPresent(Int.self, forKey: .ringDelaySeconds) ?? 0
         senders = try c.decodeIfPresent(SenderConfig.self, forKey: .senders) ?? SenderConfig()
+        voicemail = try c.decodeIfPresent(VoicemailConfig.self, forKey: .voicemail)
     }
 }

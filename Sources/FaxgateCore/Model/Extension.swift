@@ -12,6 +12,8 @@ public struct Extension: Sendable, Equatable {
     public var headline: String
     public var fine: Bool
     public var ringDelaySeconds: Int
+    /// Voicemail for voice calls; nil = voice calls are left to other devices.
+    public var voicemail: Voicemail?
 
     public init(name: String, numbers: [NumberPattern], recipients: [String], formats: [Format] = [.pdf],
                 language: Language = .de, stationID: String = "", headline: String = "", fine: Bool = true,
@@ -27,6 +29,7 @@ public struct Extension: Sendable, Equatable {
             formats: c.formats.compactMap { Format(rawValue: $0.lowercased()) },
             language: Language(rawValue: c.language) ?? .de, stationID: c.stationID ?? "", headline: c.headline ?? "",
             fine: c.fine, ringDelaySeconds: c.ringDelaySeconds)
+        voicemail = c.voicemail.flatMap { $0.enabled ? Voicemail($0) : nil }
     }
 }
 

@@ -17,21 +17,26 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
         public var envelopeFrom: String
         public var hostname: String
         public var rejectUnknownNumbers: Bool
-        public init(spoolDirectory: String, from: MailAddress, envelopeFrom: String, hostname: String, rejectUnknownNumbers: Bool = true) {
+        /// 3.1 kHz audio calls to extensions without voicemail are answered as fax (capi.answer_audio_as_fax).
+        public var answerAudioAsFax: Bool
+        public init(spoolDirectory: String, from: MailAddress, envelopeFrom: String, hostname: String, rejectUnknownNumbers: Bool = true,
+                    answerAudioAsFax: Bool = true) {
             self.spoolDirectory = spoolDirectory; self.from = from; self.envelopeFrom = envelopeFrom
-            self.hostname = hostname; self.rejectUnknownNumbers = rejectUnknownNumbers
+            self.hostname = hostname; self.rejectUnknownNumbers = rejectUnknownNumbers; self.answerAudioAsFax = answerAudioAsFax
         }
     }
 
-    private let settings: Settings
-    private let directory: ExtensionDirectory
-    private let storage: any Storage
-    private let outbox: Outbox
-    private let logger: Logger
+    let settings: Settings
+    let directory: ExtensionDirectory
+    let storage: any Storage
+    let outbox: Outbox
+    let logger: Logger
     private let work: AsyncStream<Int64>
-    private let workContinuation: AsyncStream<Int64>.Continuation
+    let workContinuation: AsyncStream<Int64>.Continuation
     /// Per call, what only the transport knew at the start (CLIR is not a journal column).
-    private var restricted: [Int64: Bool] = [:]
+    var restricted: [Int64: Bool] = [:]
+    /// Greetings (with beep) in line format, per extension with voicemail; converted once here at start.
+    let greetings: [String: [UInt8]]
     private var ecm: [Int64: Bool] = [:]
 
     public var incomingDirectory: String { settings.spoolDirectory + "/incoming" }
@@ -40,6 +45,7 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
         self.settings = settings; self.directory = directory; self.storage = storage; self.outbox = outbox; self.logger = logger
         (work, workContinuation) = AsyncStream.makeStream(of: Int64.self)
         try FileManager.default.createDirectory(atPath: settings.spoolDirectory + "/incoming", withIntermediateDirectories: true)
+        greetings = VoiceGreetings.prepare(directory.extensions, spoolDirectory: settings.spoolDirectory, logger: logger)
     }
 
     // MARK: - ReceptionHandler
@@ -58,6 +64,13 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
             logger.notice("call rejected: no extension for called number \(call.calledNumber)",
                           metadata: ["call": "\(saved?.id ?? 0)", "caller": "\(call.callingNumber ?? "-")"])
             return settings.rejectUnknownNumbers ? .reject(.unallocatedNumber) : .ignore
+        }
+        if call.service == .voice || call.service == .audio, let voicemail = ext.voicemail {
+            return await answerVoice(call, ext: ext, voicemail: voicemail)
+        }
+        if call.service == .voice || (call.service == .audio && !settings.answerAudioAsFax) {
+            // A phone call to an extension without voicemail: the phones on the line take it.
+            return .ignore
         }
         do {
             var record = CallRecord(state: .receiving, callingNumber: call.callingNumber, calledNumber: call.calledNumber,
@@ -146,6 +159,7 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
     func process(_ id: Int64) async {
         do {
             guard var record = try await storage.call(id: id), record.state == .received else { return }
+            if record.kind == .voice { return try await processVoice(record) }
             guard let ext = directory.extensions.first(where: { $0.name == record.extensionName }) else {
                 record.detail = "extension \(record.extensionName ?? "?") no longer configured"
                 try await storage.updateCall(record, event: "not mailed: extension no longer configured")

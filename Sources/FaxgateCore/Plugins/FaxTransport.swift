@@ -33,6 +33,8 @@ public struct IncomingCall: Sendable, Equatable {
 public enum CallDecision: Sendable, Equatable {
     /// Answer as a fax receiver with this identity.
     case answerFax(FaxAnswer)
+    /// Answer as voicemail: greeting, beep, recording (see VoiceCalls.swift); a fax tone switches to fax.
+    case answerVoice(VoiceAnswer)
     /// Refuse the call. `cause` maps to the transport's reject code (CAPI CONNECT_RESP Reject).
     case reject(RejectCause)
     /// Let another device on the line take it (CAPI Reject = 1).
@@ -99,6 +101,10 @@ public protocol ReceptionHandler: Sendable {
     func faxConnected(receptionID: Int64, info: FaxSessionInfo) async
     /// The call is over. The spool file has been finished (flushed, fsynced) or abandoned by the transport.
     func callEnded(receptionID: Int64, end: CallEnd) async
+    /// A voice call is over; the recording spool file has been finished. Not called after a switch to fax.
+    func voiceEnded(receptionID: Int64, end: VoiceCallEnd) async
+    /// A fax tone turned a voice call into a fax reception; `callEnded` follows when the fax is over.
+    func voiceSwitchedToFax(receptionID: Int64, spoolPath: String) async
 }
 
 /// A fax/voice line. Runs until cancelled or gracefully shut down; on shutdown it finishes or

@@ -1,0 +1,178 @@
+import Foundation
+import Logging
+import MailOut
+import VoiceAudio
+
+/// The voice side of `ReceptionPipeline`: answer, record the end, turn a switched call into a fax, and mail the
+/// message. The recording stays in the spool as line bytes (`incoming/<id>.alaw`) until retention removes it.
+extension ReceptionPipeline {
+    func answerVoice(_ call: IncomingCall, ext: Extension, voicemail: Voicemail) async -> CallDecision {
+        do {
+            var record = CallRecord(kind: .voice, state: .receiving, callingNumber: call.callingNumber,
+                                    calledNumber: call.calledNumber, extensionName: ext.name)
+            record = try await storage.insertCall(record, event: "answering as voicemail for extension \(ext.name)")
+            let id = record.id!
+            let path = "\(incomingDirectory)/\(id).alaw"
+            let spool = try ReceptionSpoolFile(path: path)
+            record.spoolPath = path
+            try await storage.updateCall(record, event: "recording to \(path)")
+            restricted[id] = call.callingNumberRestricted
+            logger.info("answering voice call", metadata: [
+                "call": "\(id)", "extension": "\(ext.name)", "caller": "\(call.callingNumber ?? "-")", "called": "\(call.calledNumber)",
+            ])
+            let fallback = voicemail.faxOnTone
+                ? VoiceAnswer.FaxFallback(stationID: ext.stationID, headline: ext.headline, fine: ext.fine, spoolPath: "\(incomingDirectory)/\(id).sff")
+                : nil
+            return .answerVoice(VoiceAnswer(
+                receptionID: id, ringDelay: .seconds(voicemail.ringDelaySeconds), greeting: greetings[ext.name] ?? Tone.greetingBeep,
+                maxSeconds: Double(voicemail.maxSeconds), silenceSeconds: Double(voicemail.silenceSeconds), recording: spool,
+                faxFallback: fallback))
+        } catch {
+            logger.error("cannot prepare voicemail, answering busy: \(error)")
+            return .reject(.busy)
+        }
+    }
+
+    public func voiceEnded(receptionID: Int64, end: VoiceCallEnd) async {
+        do {
+            guard var record = try await storage.call(id: receptionID) else { return }
+            let language = directory.extensions.first { $0.name == record.extensionName }?.language ?? .de
+            record.endedAt = Date()
+            record.reason = end.reason
+            record.reasonText = VoicemailMail(language: language).endText(end.cause) + " (\(end.text))"
+            record.state = .received
+            record.detail = String(format: "recorded %.1f s; greeting %@", end.recordedSeconds, end.greetingCompleted ? "played" : "not finished")
+            try await storage.updateCall(record, event: "voice call ended: \(end.cause.rawValue), \(String(format: "%.1f", end.recordedSeconds)) s recorded")
+            logger.info("voice call ended", metadata: ["call": "\(receptionID)", "cause": "\(end.cause.rawValue)"])
+            workContinuation.yield(receptionID)
+        } catch {
+            logger.error("cannot record end of voice call: \(error)", metadata: ["call": "\(receptionID)"])
+        }
+    }
+
+    public func voiceSwitchedToFax(receptionID: Int64, spoolPath: String) async {
+        do {
+            guard var record = try await storage.call(id: receptionID) else { return }
+            // What was recorded is a fax machine's calling tone, not a message: keep nothing of it.
+            if let old = record.spoolPath, old != spoolPath { try? FileManager.default.removeItem(atPath: old) }
+            record.kind = .fax
+            record.spoolPath = spoolPath
+            try await storage.updateCall(record, event: "fax tone during voicemail: switched to fax reception, spooling to \(spoolPath)")
+            logger.info("voice call switched to fax", metadata: ["call": "\(receptionID)"])
+        } catch {
+            logger.error("cannot record switch to fax: \(error)", metadata: ["call": "\(receptionID)"])
+        }
+    }
+
+    /// Mails a finished voice message, or closes the row without mail when it is shorter than `min_seconds`.
+    func processVoice(_ original: CallRecord) async throws {
+        var record = original
+        guard let id = record.id else { return }
+        let ext = directory.extensions.first { $0.name == record.extensionName }
+        let voicemail = ext?.voicemail ?? Voicemail(VoicemailConfig())
+        let language = ext?.language ?? .de
+        let line = record.spoolPath.flatMap { FileManager.default.contents(atPath: $0) }.map { [UInt8]($0) } ?? []
+        let seconds = Double(line.count) / Double(G711.sampleRate)
+        guard let ext, seconds >= voicemail.minSeconds, seconds > 0 else {
+            // Hung up during the greeting (or nothing worth a mail): journaled, nothing sent. `rejected` is the
+            // journal's end state for calls that brought nothing to deliver.
+            record.state = .rejected
+            record.outcome = .failed
+            record.detail = ext == nil ? "extension \(record.extensionName ?? "?") no longer configured; not mailed"
+                : String(format: "no message: %.1f s recorded (minimum %.1f s); not mailed", seconds, voicemail.minSeconds)
+            try await storage.updateCall(record, event: "voice call closed without mail")
+            logger.info("voice call without message, not mailed", metadata: ["call": "\(id)", "seconds": "\(seconds)"])
+            return
+        }
+        let interrupted = record.reasonText?.contains("interrupted") == true || record.reasonText?.contains("unterbrochen") == true
+        record.outcome = interrupted ? .partial : .complete
+        let composer = VoicemailMail(language: language)
+        var callerName: String? = nil
+        if let book = voicemail.addressBookFile {
+            do { callerName = try AddressBook(file: book).name(for: record.callingNumber) }
+            catch { logger.warning("address book unreadable: \(error)", metadata: ["extension": "\(ext.name)"]) }
+        }
+        let facts = VoicemailMail.Facts(
+            callID: id, callingNumber: record.callingNumber, callingNumberRestricted: restricted[id] ?? false,
+            callerName: restricted[id] == true ? nil : callerName, calledNumber: record.calledNumber, extensionName: ext.name,
+            startedAt: record.startedAt, messageSeconds: seconds,
+            endText: record.reasonText ?? composer.endText(nil), audioWithheld: voicemail.privacyNoticeOnly)
+        let stem = composer.attachmentStem(facts)
+        var attachments: [MailAttachment] = []
+        if !voicemail.privacyNoticeOnly {
+            let pcm = G711.pcm(fromLine: line)
+            if voicemail.attachWAV {
+                attachments.append(MailAttachment(filename: "\(stem).wav", contentType: "audio/wav", data: WAV.encode(pcm)))
+            }
+            if voicemail.compression == .mp3 {
+                do {
+                    attachments.append(MailAttachment(filename: "\(stem).mp3", contentType: "audio/mpeg", data: try MP3Encoder.encode(pcm)))
+                } catch {
+                    logger.error("MP3 encoding failed, mailing WAV: \(error)", metadata: ["call": "\(id)"])
+                    if !voicemail.attachWAV {
+                        attachments.append(MailAttachment(filename: "\(stem).wav", contentType: "audio/wav", data: WAV.encode(pcm)))
+                    }
+                }
+            }
+        }
+        let messageID = MailMessage.makeMessageID(domain: settings.hostname)
+        let message = MailMessage(
+            from: settings.from, to: ext.recipients.map { MailAddress($0) }, cc: [],
+            subject: composer.subject(facts), date: Date(), messageID: messageID,
+            extraHeaders: [
+                ("Auto-Submitted", "auto-generated"),
+                ("Message-Context", "voice-message"),  // RFC 3458
+                ("X-Faxgate-Reference", "\(id)"),
+            ],
+            textBody: composer.body(facts), attachments: attachments)
+        _ = try await outbox.enqueue(message: message.render(), envelopeFrom: settings.envelopeFrom, recipients: ext.recipients, callID: id)
+        record.state = .mailQueued
+        record.mailMessageID = messageID
+        try await storage.updateCall(record, event: String(format: "voicemail queued for mail (%.1f s)", seconds))
+        logger.info("voicemail queued for mail", metadata: ["call": "\(id)", "seconds": "\(seconds)"])
+        restricted[id] = nil
+    }
+}
+
+/// Greetings per extension, in line format with the beep appended.
+enum VoiceGreetings {
+    static func prepare(_ extensions: [Extension], spoolDirectory: String, logger: Logger) -> [String: [UInt8]] {
+        var result: [String: [UInt8]] = [:]
+        let cacheDir = spoolDirectory + "/greetings"
+        for ext in extensions {
+            guard let vm = ext.voicemail else { continue }
+            var greeting: [UInt8]? = nil
+            if let file = vm.greetingFile {
+                greeting = cachedConversion(file, cacheDir: cacheDir, logger: logger)
+            }
+            if greeting == nil {
+                greeting = DefaultGreeting.line(language: ext.language.rawValue)
+                if greeting == nil { logger.warning("no default greeting installed; callers hear only the beep", metadata: ["extension": "\(ext.name)"]) }
+            }
+            result[ext.name] = (greeting ?? []) + Tone.greetingBeep
+        }
+        return result
+    }
+
+    /// Converts once: the line-format result is kept in `<spool>/greetings/`, named after the source's path,
+    /// size and modification time, so a new upload is converted at the next start and an unchanged one never again.
+    static func cachedConversion(_ file: String, cacheDir: String, logger: Logger) -> [UInt8]? {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: file)
+        let size = (attributes?[.size] as? NSNumber)?.intValue ?? 0
+        let mtime = Int((attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)
+        var hash: UInt64 = 0xcbf29ce484222325   // FNV-1a: a cache key, not a security measure
+        for b in "\(file)|\(size)|\(mtime)".utf8 { hash = (hash ^ UInt64(b)) &* 0x100000001b3 }
+        let cached = "\(cacheDir)/\(String(hash, radix: 16)).line"
+        if let d = FileManager.default.contents(atPath: cached), !d.isEmpty { return [UInt8](d) }
+        do {
+            let line = try GreetingConverter.convert(file)
+            try? FileManager.default.createDirectory(atPath: cacheDir, withIntermediateDirectories: true)
+            try? DurableFile.write(line, to: cached)
+            logger.info("greeting converted", metadata: ["file": "\(file)", "seconds": "\(Double(line.count) / 8000)"])
+            return line
+        } catch {
+            logger.error("greeting cannot be converted, using the built-in one: \(error)", metadata: ["file": "\(file)"])
+            return nil
+        }
+    }
+}
