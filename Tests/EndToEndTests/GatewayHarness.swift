@@ -27,6 +27,8 @@ final class GatewayHarness: @unchecked Sendable {
         var requireAuthentication = "none"
         var outgoingExtra = ""
         var maxPagesPerDay = 500
+        /// `voicemail:` section of extension "Empfang" (keys and values, one per line, unindented).
+        var voicemail: String? = nil
     }
     let options: Options
 
@@ -78,6 +80,7 @@ final class GatewayHarness: @unchecked Sendable {
               require_authentication: \(options.requireAuthentication)
               trusted_authserv_id: mx.example.test
               calling_number: "100"
+        \(options.voicemail.map { "    voicemail:\n" + $0.split(separator: "\n").map { "      " + $0 }.joined(separator: "\n") } ?? "")
           - name: Labor
             numbers: ["200"]
             email: [\(mail.users[1])]
