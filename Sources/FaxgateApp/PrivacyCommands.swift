@@ -40,6 +40,7 @@ enum PrivacyAssembly {
             ReceivedFaxesCategory(storage: storage, spoolDirectory: config.spoolDirectory, countryCode: config.privacy.countryCode),
             JournalCategory(storage: storage, spoolDirectory: config.spoolDirectory, countryCode: config.privacy.countryCode),
             SentFaxesCategory(storage: storage, spoolDirectory: config.spoolDirectory, countryCode: config.privacy.countryCode),
+            VoicemailsCategory(storage: storage, spoolDirectory: config.spoolDirectory, countryCode: config.privacy.countryCode),
             RejectedMailsCategory(storage: storage, spoolDirectory: config.spoolDirectory),
             LogFilesCategory(directory: config.logDirectory),
             SnapshotsCategory(directory: config.snapshotDirectory),
