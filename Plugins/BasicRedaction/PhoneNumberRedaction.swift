@@ -56,7 +56,9 @@ public struct EmailAddressRedaction: RedactionRuleSet {
     public init(pseudonyms: Pseudonymizer? = nil) { self.pseudonyms = pseudonyms }
 
     nonisolated(unsafe) private static let pattern = try! NSRegularExpression(
-        pattern: #"(?i:FAX=)?[A-Za-z0-9._%+\-/=]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*"#)
+        // "=" only inside an RFC 3192 address (FAX=+49…/T33S=12@gw); elsewhere it separates a log key from its
+        // value ("to=bob@x"), which must stay readable.
+        pattern: #"(?<![\w.%+\-/])(?:(?i:FAX=)[A-Za-z0-9._%+\-/=]+|[A-Za-z0-9._%+\-/]+)@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*"#)
 
     public func redact(_ text: String) -> String {
         guard text.contains("@") else { return text }

@@ -102,7 +102,7 @@ final class ReceptionPipelineTests: XCTestCase {
         try await run.value
         XCTAssertEqual(sender.attempts.withLock { $0 }, 3)
         XCTAssertEqual(outbox.pending().count, 0)
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/outbox").filter { $0 != "failed" }, [])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/outbox").filter { $0 != "failed" && $0 != "sent" }, [])
     }
 
     func testOutbox_permanentFailure_isKeptInFailedNotDeleted() async throws {
