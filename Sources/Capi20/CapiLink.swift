@@ -59,6 +59,8 @@ public final class CapiLink: Sendable {
     struct ThreadState {
         var applID: UInt32?
         var configured = false
+        /// Receive buffers libcapi20 still lends us: (NCCI, handle) of every DATA_B3_IND not yet answered.
+        var lentBuffers = LentBuffers()
     }
     private let shared = Mutex(Shared())
     /// Self-pipe that wakes the link thread out of poll.
@@ -156,11 +158,17 @@ public final class CapiLink: Sendable {
             var retrySoon = false
             if let appl = state.applID {
                 for (index, message) in outbound.enumerated() {
+                    // A DATA_B3_RESP for a buffer the library already took back (DISCONNECT_IND arrived first)
+                    // must not reach it: libcapi20 asserts on a buffer returned twice and aborts the process.
+                    guard state.lentBuffers.mayPut(message) else { continue }
                     let rc = put(appl, message)
                     if rc == 0 { continue }
                     if rc == 0x1103 {
-                        // Queue full: keep this and the later messages, in order, and try again shortly.
-                        shared.withLock { $0.outbound.insert(contentsOf: outbound[index...], at: 0) }
+                        // Queue full: keep this and the later messages, in order, and try again shortly —
+                        // except a DATA_B3_RESP: libcapi20 has already handed its buffer back before the send
+                        // failed, and returning it twice trips the library's assertion and kills the process.
+                        let rest = message.isDataB3Response ? outbound[(index + 1)...] : outbound[index...]
+                        shared.withLock { $0.outbound.insert(contentsOf: rest, at: 0) }
                         retrySoon = true
                     } else {
                         // A message that never left would leave a call waiting for its answer forever: treat the
@@ -172,6 +180,7 @@ public final class CapiLink: Sendable {
                     break
                 }
             }
+            if state.applID == nil { state.lentBuffers = LentBuffers() }
             if stopping { break }
 
             var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
@@ -230,13 +239,16 @@ public final class CapiLink: Sendable {
             }
         }
         do {
-            continuation.yield(.message(try CapiMessage.decode(bytes)))
+            let message = try CapiMessage.decode(bytes)
+            state.lentBuffers.received(message)
+            continuation.yield(.message(message))
         } catch {
             // Undecodable input is a controller bug; dropping it keeps the link alive.
         }
     }
 
-    /// Hands one message to libcapi20; returns its info code (0 = accepted).
+    /// Hands one message to libcapi20; returns its info code (0 = accepted). Note that for DATA_B3_RESP the
+    /// library returns the data buffer before it sends, whatever the outcome.
     private func put(_ appl: UInt32, _ message: CapiMessage) -> UInt32 {
         var m = message
         m.applID = UInt16(truncatingIfNeeded: appl)
@@ -297,5 +309,48 @@ public final class CapiLink: Sendable {
         capi20ext_set_host(strdup(config.host))
         capi20ext_set_port(Int32(config.port))
         capi20ext_set_tracelevel(Int32(config.traceLevel))
+    }
+}
+
+extension CapiMessage {
+    var isDataB3Response: Bool {
+        if case .dataB3Resp = body { return true }
+        return false
+    }
+}
+
+/// Mirrors libcapi20's receive-buffer bookkeeping so we never hand back a buffer it has already reclaimed.
+///
+/// The library lends one buffer per DATA_B3_IND and takes it back on our DATA_B3_RESP — or by itself when the
+/// rcapi module *receives* DISCONNECT_IND for the PLCI, and when we *send* DISCONNECT_B3_RESP for the NCCI.
+/// Our answers travel through an actor and lag behind the link thread, so a RESP can arrive after the
+/// library's own cleanup; returning that buffer again trips `assert(buf->used == 1)` in capi20.c.
+struct LentBuffers {
+    private var lent: Set<UInt64> = []
+
+    private static func key(_ ncci: UInt32, _ handle: UInt16) -> UInt64 { UInt64(ncci) << 16 | UInt64(handle) }
+
+    mutating func received(_ message: CapiMessage) {
+        switch message.body {
+        case .dataB3Ind(let ncci, let handle, _, _):
+            lent.insert(Self.key(ncci, handle))
+        case .disconnectInd(let plci, _):
+            lent = lent.filter { UInt32(truncatingIfNeeded: $0 >> 16) & 0xFFFF != plci & 0xFFFF }
+        default:
+            break
+        }
+    }
+
+    /// False for a DATA_B3_RESP whose buffer the library no longer lends; records what a put returns.
+    mutating func mayPut(_ message: CapiMessage) -> Bool {
+        switch message.body {
+        case .dataB3Resp(let ncci, let handle):
+            return lent.remove(Self.key(ncci, handle)) != nil
+        case .disconnectB3Resp(let ncci):
+            lent = lent.filter { UInt32(truncatingIfNeeded: $0 >> 16) != ncci }
+            return true
+        default:
+            return true
+        }
     }
 }

@@ -29,6 +29,8 @@ final class GatewayHarness: @unchecked Sendable {
         var maxPagesPerDay = 500
         /// `voicemail:` section of extension "Empfang" (keys and values, one per line, unindented).
         var voicemail: String? = nil
+        /// `voicemail:` section of extension "Labor" (number 200, mails to the second test user).
+        var laborVoicemail: String? = nil
     }
     let options: Options
 
@@ -85,6 +87,7 @@ final class GatewayHarness: @unchecked Sendable {
             numbers: ["200"]
             email: [\(mail.users[1])]
             language: en
+        \(options.laborVoicemail.map { "    voicemail:\n" + $0.split(separator: "\n").map { "      " + $0 }.joined(separator: "\n") } ?? "")
         """
         let outgoing = options.mailToFax ? """
 

@@ -47,12 +47,16 @@ final class VoicemailEndToEndTests: XCTestCase {
             min_seconds: 1
             compressed: mp3
             address_book: \(work.path)/book.csv
+            """, laborVoicemail: """
+            max_seconds: 6
+            privacy_notice_only: true
             """))
         defer { h.shutdown() }
         try await h.startGateway()
         do { try await scenarios(h, work: work, greetingFile: greetingFile, speech: speech) } catch {
             // The gateway's side of the story, for whoever reads the failure.
-            print("--- gateway log (tail):\n" + String(h.gatewayLog().suffix(6000)))
+            print("--- gateway log (tail):\n" + String(h.gatewayLog().suffix(3000)))
+            print("--- last CAPI messages seen by the simulator:\n" + h.simulator.messages.suffix(40).map(\.description).joined(separator: "\n"))
             throw error
         }
     }
@@ -168,6 +172,18 @@ final class VoicemailEndToEndTests: XCTestCase {
         XCTAssertEqual(try recording(rC.id!).seconds, 1.5 + 2.0, accuracy: 0.2)
         XCTAssertEqual(try recording(rD.id!).seconds, 6.0, accuracy: 0.01)
         XCTAssertNil(byRef[rE.id!], "no mail for a hang-up during the greeting")
+
+        // G. Privacy notice only: the mail says a message arrived and carries no audio; the recording stays on the gateway.
+        let g = try await h.simulator.placeVoiceCall(SimulatedVoiceCall(from: "+49301112223", to: "200", speech: speech,
+                                                                       silenceAfterSpeech: 0.2, speed: speed))
+        XCTAssertEqual(g.endedBy, .caller)
+        let notice = try ParsedMail(try XCTUnwrap(h.mail.fetch(user: h.mail.users[1], expect: 1, timeoutSeconds: 30).first), in: work)
+        XCTAssertEqual(notice.headers["Message-Context"], "voice-message")
+        XCTAssertTrue(notice.attachments.isEmpty, "privacy_notice_only mails no audio: \(notice.attachments.map(\.filename))")
+        XCTAssertTrue(notice.body.contains("not sent by e-mail"), notice.body)
+        let gRow = try await h.waitForJournal { $0.contains { $0.calledNumber == "200" && $0.state == .mailed } }
+            .first { $0.calledNumber == "200" }!
+        XCTAssertTrue(FileManager.default.fileExists(atPath: try XCTUnwrap(gRow.spoolPath)), "the recording is kept on the gateway")
 
         // The switched call's voice recording was removed; the fax SFF stays in the spool.
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(h.spool)/incoming/\(rF.id!).alaw"))
