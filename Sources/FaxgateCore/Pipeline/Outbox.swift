@@ -49,7 +49,7 @@ public actor Outbox: Service {
 
     /// Stores the message durably and wakes the delivery loop. Returns once the mail is safe on disk.
     public func enqueue(message: [UInt8], envelopeFrom: String, recipients: [String], callID: Int64?, id fixedID: String? = nil) throws -> String {
-        let id = fixedID ?? "\(Int(Date().timeIntervalSince1970))-\(UInt32.random(in: 0...UInt32.max))"
+        let id = fixedID ?? Self.newID()
         // A fixed id makes enqueueing idempotent: a step repeated after a crash does not mail twice.
         if fixedID != nil && (FileManager.default.fileExists(atPath: "\(directory)/\(id).json")
                               || FileManager.default.fileExists(atPath: "\(directory)/sent/\(id)")) {
@@ -141,6 +141,16 @@ public actor Outbox: Service {
             }
         }
         return nextDue
+    }
+
+    /// Time-ordered ids made of letters only: a long digit run would look like a phone number to the log
+    /// redaction and turn into a pseudonym, which makes an id useless in a support case.
+    static func newID() -> String {
+        let letters = Array("abcdefghijkmnpqrstuvwxyz")
+        var n = UInt64(Date().timeIntervalSince1970 * 1000)
+        var time = ""
+        while n > 0 { time = String(letters[Int(n % UInt64(letters.count))]) + time; n /= UInt64(letters.count) }
+        return time + "-" + String((0..<6).map { _ in letters.randomElement()! })
     }
 
     private func write(_ envelope: Envelope) throws {
