@@ -263,33 +263,57 @@ public final class CapiSimulator: Sendable {
     /// Places an incoming fax call and runs it to the end. Throws when nobody listens, the gateway stops
     /// answering, or the connection is lost (unless the loss was the requested fault).
     public func placeFaxCall(_ call: SimulatedFaxCall) async throws -> SimulatedCallResult {
-        guard let listen = state.withLock({ $0.listens[call.controller] }),
-              listen.cipMask & (1 << UInt32(call.cip)) != 0 else {
-            throw SimulatorError.notListening(controller: call.controller, cip: call.cip)
+        let t = call.responseTimeout
+        let offer = try await offerCall(
+            controller: call.controller, cip: call.cip, calledNumber: call.calledNumber, callingNumber: call.callingNumber,
+            restricted: call.callingNumberRestricted, bc: [0x90, 0x90, 0xA3], hlc: [0x91, 0x84], timeout: t)
+        let (listen, plci) = (offer.listen, offer.plci)
+        let ncci = plci | 1 << 16
+        var result = SimulatedCallResult(plci: plci, alerted: offer.alerted, rejectCode: offer.rejectCode, bProtocol: offer.bProtocol,
+                                         bytesSent: 0, blocksSent: 0, reasonB3: nil, reason: offer.disconnectReason,
+                                         connectionDropped: false)
+        if offer.rejectCode != 0 { return result }
+
+        try await step(listen, .connectActiveInd(plci: plci, connectedNumber: [], connectedSubaddress: [], llc: []),
+                       "CONNECT_ACTIVE_RESP", t) { if case .connectActiveResp(plci) = $0 { true } else { false } }
+        try await runFaxB3(listen, plci: plci, ncci: ncci, call: call, result: &result)
+        return result
+    }
+
+    struct Offer {
+        var listen: Listen
+        var plci: UInt32
+        var alerted: Bool
+        var rejectCode: UInt16
+        var bProtocol: BProtocol?
+        var disconnectReason: UInt16?
+    }
+
+    /// CONNECT_IND to a listening gateway, then its (ALERT_REQ and) CONNECT_RESP. A rejected call is cleared
+    /// with DISCONNECT_IND as a controller does. Shared by fax and voice calls.
+    func offerCall(controller: Int, cip: UInt16, calledNumber: String, callingNumber: String, restricted: Bool,
+                   bc: [UInt8], hlc: [UInt8], timeout t: Duration) async throws -> Offer {
+        guard let listen = state.withLock({ $0.listens[controller] }), listen.cipMask & (1 << UInt32(cip)) != 0 else {
+            throw SimulatorError.notListening(controller: controller, cip: cip)
         }
         let plci = state.withLock { s -> UInt32 in
             defer { s.nextPLCIID = s.nextPLCIID % 250 + 1 }
-            return UInt32(call.controller) | s.nextPLCIID << 8
+            return UInt32(controller) | s.nextPLCIID << 8
         }
-        let ncci = plci | 1 << 16
-        let t = call.responseTimeout
-        var result = SimulatedCallResult(plci: plci, alerted: false, rejectCode: 0, bProtocol: nil, bytesSent: 0,
-                                         blocksSent: 0, reasonB3: nil, reason: nil, connectionDropped: false)
-
         var since = cursor
         indicate(listen, .connectInd(
-            plci: plci, cip: call.cip, called: CalledPartyNumber(typeAndPlan: 0x80, digits: call.calledNumber),
-            calling: CallingPartyNumber(typeAndPlan: 0x21, presentation: call.callingNumberRestricted ? 0xA0 : 0x80,
-                                        digits: call.callingNumber),
-            calledSubaddress: [], callingSubaddress: [], bc: [0x90, 0x90, 0xA3], llc: [], hlc: [0x91, 0x84], additionalInfo: []))
+            plci: plci, cip: cip, called: CalledPartyNumber(typeAndPlan: 0x80, digits: calledNumber),
+            calling: CallingPartyNumber(typeAndPlan: 0x21, presentation: restricted ? 0xA0 : 0x80, digits: callingNumber),
+            calledSubaddress: [], callingSubaddress: [], bc: bc, llc: [], hlc: hlc, additionalInfo: []))
         var answer = try await expectWithin("CONNECT_RESP", listen, since: since, timeout: t) { m in
             switch m.body {
             case .alertReq(plci, _), .connectResp(plci, _, _, _, _, _, _): true
             default: false
             }
         }
+        var offer = Offer(listen: listen, plci: plci, alerted: false, rejectCode: 0, bProtocol: nil, disconnectReason: nil)
         if case .alertReq = answer.body {
-            result.alerted = true
+            offer.alerted = true
             answer = try await expectWithin("CONNECT_RESP", listen, since: since, timeout: t) { m in
                 if case .connectResp(plci, _, _, _, _, _, _) = m.body { true } else { false }
             }
@@ -297,24 +321,18 @@ public final class CapiSimulator: Sendable {
         guard case .connectResp(_, let reject, let bProtocol, _, _, _, _) = answer.body else {
             throw SimulatorError.protocolViolation("expected CONNECT_RESP")
         }
-        result.rejectCode = reject
-        result.bProtocol = bProtocol
+        offer.rejectCode = reject
+        offer.bProtocol = bProtocol
         if reject != 0 {
-            // The controller confirms a rejected call with DISCONNECT_IND.
             since = cursor
             let reason: UInt16 = reject >= 0x3400 ? reject : 0x3495
             indicate(listen, .disconnectInd(plci: plci, reason: CapiInfo(reason)))
-            result.reason = reason
+            offer.disconnectReason = reason
             _ = try await expectWithin("DISCONNECT_RESP", listen, since: since, timeout: t) { m in
                 if case .disconnectResp(plci) = m.body { true } else { false }
             }
-            return result
         }
-
-        try await step(listen, .connectActiveInd(plci: plci, connectedNumber: [], connectedSubaddress: [], llc: []),
-                       "CONNECT_ACTIVE_RESP", t) { if case .connectActiveResp(plci) = $0 { true } else { false } }
-        try await runFaxB3(listen, plci: plci, ncci: ncci, call: call, result: &result)
-        return result
+        return offer
     }
 
     /// The fax part of a call, from CONNECT_B3_IND to DISCONNECT_IND (also after a voice call switched to fax).

@@ -69,45 +69,17 @@ public struct SimulatedVoiceCallResult: Sendable {
 
 extension CapiSimulator {
     public func placeVoiceCall(_ call: SimulatedVoiceCall) async throws -> SimulatedVoiceCallResult {
-        guard let listen = state.withLock({ $0.listens[call.controller] }),
-              listen.cipMask & (1 << UInt32(call.cip)) != 0 else {
-            throw SimulatorError.notListening(controller: call.controller, cip: call.cip)
-        }
-        let plci = state.withLock { s -> UInt32 in
-            defer { s.nextPLCIID = s.nextPLCIID % 250 + 1 }
-            return UInt32(call.controller) | s.nextPLCIID << 8
-        }
-        let ncci = plci | 1 << 16
         let t = call.responseTimeout
+        let offer = try await offerCall(
+            controller: call.controller, cip: call.cip, calledNumber: call.calledNumber, callingNumber: call.callingNumber,
+            restricted: call.callingNumberRestricted, bc: [0x80, 0x90, 0xA3], hlc: [0x91, 0x81], timeout: t)
+        let (listen, plci) = (offer.listen, offer.plci)
+        let ncci = plci | 1 << 16
         var result = SimulatedVoiceCallResult(plci: plci)
-        var since = cursor
-        indicate(listen, .connectInd(
-            plci: plci, cip: call.cip, called: CalledPartyNumber(typeAndPlan: 0x80, digits: call.calledNumber),
-            calling: CallingPartyNumber(typeAndPlan: 0x21, presentation: call.callingNumberRestricted ? 0xA0 : 0x80, digits: call.callingNumber),
-            calledSubaddress: [], callingSubaddress: [], bc: [0x80, 0x90, 0xA3], llc: [], hlc: [0x91, 0x81], additionalInfo: []))
-        var answer = try await expectWithin("CONNECT_RESP", listen, since: since, timeout: t) { m in
-            switch m.body {
-            case .alertReq(plci, _), .connectResp(plci, _, _, _, _, _, _): true
-            default: false
-            }
-        }
-        if case .alertReq = answer.body {
-            result.alerted = true
-            answer = try await expectWithin("CONNECT_RESP", listen, since: since, timeout: t) { m in
-                if case .connectResp(plci, _, _, _, _, _, _) = m.body { true } else { false }
-            }
-        }
-        guard case .connectResp(_, let reject, let bProtocol, _, _, _, _) = answer.body else {
-            throw SimulatorError.protocolViolation("expected CONNECT_RESP")
-        }
-        result.rejectCode = reject
-        result.bProtocol = bProtocol
-        if reject != 0 {
-            since = cursor
-            indicate(listen, .disconnectInd(plci: plci, reason: CapiInfo(reject >= 0x3400 ? reject : 0x3495)))
-            _ = try await expectWithin("DISCONNECT_RESP", listen, since: since, timeout: t) { m in
-                if case .disconnectResp(plci) = m.body { true } else { false }
-            }
+        result.alerted = offer.alerted
+        result.rejectCode = offer.rejectCode
+        result.bProtocol = offer.bProtocol
+        if offer.rejectCode != 0 {
             result.endedBy = .rejected
             return result
         }

@@ -217,18 +217,8 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
                                                                  filename: a.filename, bytes: a.data))
                 }
             }
-            let messageID = MailMessage.makeMessageID(domain: settings.hostname)
-            let message = MailMessage(
-                from: settings.from, to: ext.recipients.map { MailAddress($0) }, cc: [],
-                subject: composer.subject(facts), date: Date(), messageID: messageID,
-                extraHeaders: [
-                    ("Auto-Submitted", "auto-generated"),
-                    ("Message-Context", "fax-message"),  // RFC 3458
-                    ("X-Faxgate-Reference", "\(id)"),
-                ],
-                textBody: composer.body(facts), attachments: attachments)
-            _ = try await outbox.enqueue(message: message.render(), envelopeFrom: settings.envelopeFrom,
-                                         recipients: ext.recipients, callID: id)
+            let messageID = try await queueMail(to: ext, callID: id, context: "fax-message", subject: composer.subject(facts),
+                                                body: composer.body(facts), attachments: attachments)
             record.state = .mailQueued
             record.mailMessageID = messageID
             try await storage.updateCall(record, event: "mail queued (\(outcome.rawValue), \(pages.count) pages)")
@@ -240,6 +230,21 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
         } catch {
             logger.error("processing failed, will retry on next start: \(error)", metadata: ["call": "\(id)"])
         }
+    }
+
+    /// Puts the mail for one call into the durable outbox, to the extension's recipients; returns its Message-ID.
+    /// - Parameter context: RFC 3458 Message-Context ("fax-message", "voice-message").
+    func queueMail(to ext: Extension, callID: Int64, context: String, subject: String, body: String,
+                   attachments: [MailAttachment]) async throws -> String {
+        let messageID = MailMessage.makeMessageID(domain: settings.hostname)
+        let message = MailMessage(
+            from: settings.from, to: ext.recipients.map { MailAddress($0) }, cc: [], subject: subject, date: Date(),
+            messageID: messageID,
+            extraHeaders: [("Auto-Submitted", "auto-generated"), ("Message-Context", context), ("X-Faxgate-Reference", "\(callID)")],
+            textBody: body, attachments: attachments)
+        _ = try await outbox.enqueue(message: message.render(), envelopeFrom: settings.envelopeFrom, recipients: ext.recipients,
+                                     callID: callID)
+        return messageID
     }
 
     /// Called by the outbox when the SMTP server accepted (or finally refused) a reception's mail.

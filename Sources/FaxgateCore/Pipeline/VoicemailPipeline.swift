@@ -115,17 +115,8 @@ extension ReceptionPipeline {
                 }
             }
         }
-        let messageID = MailMessage.makeMessageID(domain: settings.hostname)
-        let message = MailMessage(
-            from: settings.from, to: ext.recipients.map { MailAddress($0) }, cc: [],
-            subject: composer.subject(facts), date: Date(), messageID: messageID,
-            extraHeaders: [
-                ("Auto-Submitted", "auto-generated"),
-                ("Message-Context", "voice-message"),  // RFC 3458
-                ("X-Faxgate-Reference", "\(id)"),
-            ],
-            textBody: composer.body(facts), attachments: attachments)
-        _ = try await outbox.enqueue(message: message.render(), envelopeFrom: settings.envelopeFrom, recipients: ext.recipients, callID: id)
+        let messageID = try await queueMail(to: ext, callID: id, context: "voice-message", subject: composer.subject(facts),
+                                            body: composer.body(facts), attachments: attachments)
         record.state = .mailQueued
         record.mailMessageID = messageID
         try await storage.updateCall(record, event: String(format: "voicemail queued for mail (%.1f s)", seconds))
