@@ -126,6 +126,19 @@ public actor IMAPIntake: Service {
             throw IntakeFailure("stored message \(record.rawPath) is missing")
         }
         let raw = [UInt8](data)
+        // A message whose conversion brought the daemon down would do so again after every restart:
+        // count attempts beside the stored mail, and after three the sender hears that it could not be read.
+        // (Three, not one: an admin's kill -9 or a power cut mid-conversion is no reason to refuse a mail.)
+        let marker = record.rawPath + ".attempts"
+        let attempts = FileManager.default.contents(atPath: marker).flatMap { Int(String(decoding: $0, as: UTF8.self)) } ?? 0
+        if attempts >= 3 {
+            try? FileManager.default.removeItem(atPath: marker)
+            logger.error("message stopped the gateway three times while being converted; refusing it", metadata: ["intake": "\(record.id ?? 0)"])
+            return try await processor.refuse(Self.headersOnlyMail(raw), intake: record, .init(
+                "the message could not be processed: converting it stopped the gateway three times"))
+        }
+        try DurableFile.write(Array("\(attempts + 1)".utf8), to: marker)
+        defer { try? FileManager.default.removeItem(atPath: marker) }
         do {
             var limits = MIMELimits()
             limits.maxBytes = settings.maxMessageBytes

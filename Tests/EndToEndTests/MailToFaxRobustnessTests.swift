@@ -42,6 +42,38 @@ final class MailToFaxRobustnessTests: XCTestCase {
         XCTAssertEqual(try h.mail.fetch(user: h.mail.user, expect: 0, timeoutSeconds: 1).count, 0, "inbox empty")
     }
 
+    func testMailThatStopsTheGatewayThreeTimesWhileConverting_isRefusedInsteadOfTriedForever() async throws {
+        let h = try GatewayHarness(.init(language: "en", mailToFax: true))
+        defer { h.shutdown() }
+        let work = try TemporaryDirectory("poison")
+        // Ghostscript loops on this for render_timeout_seconds (10 s): long enough to kill the gateway mid-way.
+        let loop = Data("%!PS\n{ 1 pop } loop\n".utf8).base64EncodedString()
+        try deliver(h, "From: alice@example.test\r\nTo: 0301234567@fax.example.test\r\nSubject: poison\r\nMIME-Version: 1.0\r\n"
+            + "Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: application/postscript; name=p.ps\r\n"
+            + "Content-Transfer-Encoding: base64\r\n\r\n\(loop)\r\n--b--\r\n")
+        let intake = h.spool + "/intake"
+        for round in 1...3 {
+            try await h.startGateway()
+            // Converting: the stored mail and its attempt counter are there.
+            let deadline = Date().addingTimeInterval(20)
+            while Date() < deadline {
+                let names = (try? FileManager.default.contentsOfDirectory(atPath: intake)) ?? []
+                if let marker = names.first(where: { $0.hasSuffix(".attempts") }),
+                   String(decoding: FileManager.default.contents(atPath: intake + "/" + marker) ?? Data(), as: UTF8.self) == "\(round)" {
+                    break
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            h.stopGateway(signal: SIGKILL)  // as if the conversion had crashed the daemon
+        }
+        try await h.startGateway()
+        let reply = try ParsedMail(try XCTUnwrap(h.mail.fetch(user: "alice@example.test", expect: 1, timeoutSeconds: 30).first), in: work)
+        XCTAssertEqual(reply.headers["Subject"], "Fax not sent: poison")
+        XCTAssertTrue(reply.body.contains("stopped the gateway three times"), reply.body)
+        XCTAssertTrue(h.gatewayLog().contains("refusing it"))
+        XCTAssertTrue(h.simulator.outgoingCalls.isEmpty)
+    }
+
     func testHostileMail_eachIsAnswered_andTheDaemonGoesOn() async throws {
         let h = try GatewayHarness(.init(language: "en", mailToFax: true))
         defer { h.shutdown() }
