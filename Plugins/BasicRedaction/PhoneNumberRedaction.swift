@@ -80,6 +80,9 @@ public struct StationIDRedaction: RedactionRuleSet {
         options: [.anchorsMatchLines])
 
     public func redact(_ text: String) -> String {
+        // Most lines carry no station label; skip the regex (slow on Linux Foundation) for them.
+        let lower = text.lowercased()
+        guard ["tsi", "csid", "cig", "station"].contains(where: { lower.contains($0) }) else { return text }
         let ns = text as NSString
         var out = ""
         var last = 0
@@ -142,11 +145,29 @@ public struct ContentRedaction: RedactionRuleSet {
     nonisolated(unsafe) private static let binary = try! NSRegularExpression(pattern: #"[\x{0}-\x{8}\x{e}-\x{1f}\x{7f}-\x{9f}\x{fffd}]{4,}[^\n]*"#)
 
     public func redact(_ text: String) -> String {
+        // Cheap scans first: the regexes only run on lines that can match them.
+        let binary = text.unicodeScalars.contains { v in
+            v.value <= 8 || (0x0E...0x1F).contains(v.value) || (0x7F...0x9F).contains(v.value) || v.value == 0xFFFD
+        }
+        guard binary || Self.hasBase64Run(text) else { return text }
         var t = text
         for p in [Self.binary, Self.base64] {
             t = p.stringByReplacingMatches(in: t, range: NSRange(location: 0, length: (t as NSString).length), withTemplate: "[content removed]")
         }
         return t
+    }
+}
+
+extension ContentRedaction {
+    /// True when the text has 60 or more base64 characters in a row (the shortest run the rule removes).
+    static func hasBase64Run(_ text: String) -> Bool {
+        var run = 0
+        for b in text.utf8 {
+            let isBase64 = (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || (b >= 0x30 && b <= 0x39) || b == 0x2B || b == 0x2F
+            run = isBase64 ? run + 1 : 0
+            if run >= 60 { return true }
+        }
+        return false
     }
 }
 

@@ -103,7 +103,7 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
         if let e = info.ecm { ecm[receptionID] = e }
         try? await storage.updateCall(record, event: "fax session up: \(info.bitRate ?? 0) bit/s")
         logger.info("fax session up", metadata: ["call": "\(receptionID)", "rate": "\(info.bitRate ?? 0)",
-                                                 "remote": "\(info.remoteStationID ?? "")"])
+                                                 "tsi": "\(info.remoteStationID ?? "")"])
     }
 
     public func callEnded(receptionID: Int64, end: CallEnd) async {
