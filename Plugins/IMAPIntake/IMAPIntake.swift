@@ -99,7 +99,7 @@ public actor IMAPIntake: Service {
             let raw = try await c.fetchRaw(uid)
             let stored = size > settings.maxMessageBytes ? Array(Self.headerBlock(of: raw)) : raw
             try DurableFile.write(stored, to: rawPath)
-            let messageID = MIMEHeaders.value(of: "Message-ID", in: stored)
+            let messageID = RawMailHeaders.value(of: "Message-ID", in: stored)
             (record, _) = try await storage.recordIntake(IntakeRecord(source: settings.name, uidValidity: uidValidity, uid: Int64(uid),
                                                                       messageID: messageID, rawPath: rawPath))
             if size > settings.maxMessageBytes, record.state == .fetched {
@@ -182,13 +182,13 @@ public actor IMAPIntake: Service {
     /// Just enough to answer a message we will not parse: sender, subject, ids and loop markers.
     static func headersOnlyMail(_ raw: [UInt8]) -> IncomingMail {
         let block = Array(headerBlock(of: raw))
-        let from = MIMEHeaders.value(of: "From", in: block).flatMap { MailboxSyntax.address(in: $0)?.address }
+        let from = RawMailHeaders.value(of: "From", in: block).flatMap { MailboxSyntax.address(in: $0)?.address }
         var headers: [(name: String, value: String)] = []
         for name in ["Auto-Submitted", "Precedence", "List-Id"] {
-            if let v = MIMEHeaders.value(of: name, in: block) { headers.append((name, v)) }
+            if let v = RawMailHeaders.value(of: name, in: block) { headers.append((name, v)) }
         }
-        return IncomingMail(fromAddress: from, returnPath: MIMEHeaders.value(of: "Return-Path", in: block), to: [],
-                            subject: MIMEHeaders.value(of: "Subject", in: block) ?? "", messageID: MIMEHeaders.value(of: "Message-ID", in: block),
+        return IncomingMail(fromAddress: from, returnPath: RawMailHeaders.value(of: "Return-Path", in: block), to: [],
+                            subject: RawMailHeaders.value(of: "Subject", in: block) ?? "", messageID: RawMailHeaders.value(of: "Message-ID", in: block),
                             headers: headers)
     }
 }
@@ -196,28 +196,4 @@ public actor IMAPIntake: Service {
 struct IntakeFailure: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }
-}
-
-/// Raw header lookup for messages we refuse to hand to the MIME parser.
-enum MIMEHeaders {
-    static func value(of name: String, in raw: [UInt8]) -> String? {
-        let text = String(decoding: raw.prefix(256 * 1024), as: UTF8.self)
-        var current: String?
-        var value = ""
-        // "\r\n" is one Character in Swift: split on both forms of line end.
-        for line in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
-            let l = line.hasSuffix("\r") ? String(line.dropLast()) : String(line)
-            if l.isEmpty { break }
-            if l.first == " " || l.first == "\t" {
-                if current != nil { value += " " + l.trimmingCharacters(in: .whitespaces) }
-                continue
-            }
-            if current != nil { return value }
-            if let colon = l.firstIndex(of: ":"), l[..<colon].caseInsensitiveCompare(name) == .orderedSame {
-                current = name
-                value = l[l.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-            }
-        }
-        return current != nil ? value : nil
-    }
 }

@@ -15,7 +15,7 @@ extension IncomingMail {
             attachments: parsed.attachments.map {
                 Attachment(filename: $0.filename.map(Self.safeFilename), contentType: $0.contentType.lowercased(), data: $0.data)
             },
-            problems: parsed.problems)
+            damage: parsed.damage)
     }
 
     static func safeFilename(_ name: String) -> String {

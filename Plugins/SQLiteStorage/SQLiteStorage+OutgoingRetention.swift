@@ -185,13 +185,6 @@ public struct RejectedMailsCategory: RetentionCategory {
     public func finishDeletion() async throws { try await storage.compactAfterDeletion() }
 
     static func fromAddress(in raw: [UInt8]) -> String? {
-        let text = String(decoding: raw, as: UTF8.self)
-        for line in text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" }) {
-            if line.isEmpty { break }
-            if line.lowercased().hasPrefix("from:") {
-                return MailboxSyntax.address(in: String(line.dropFirst(5)))?.address
-            }
-        }
-        return nil
+        RawMailHeaders.value(of: "From", in: raw).flatMap { MailboxSyntax.address(in: $0)?.address }
     }
 }

@@ -150,14 +150,22 @@ extension SQLiteStorage: AuditTrail, LegalHoldStore {
     }
 
     fileprivate func incomingFaxCalls(before cutoff: Date?, withContent: Bool) async throws -> [CallRow] {
+        try await finishedIncomingCalls(kind: .fax, before: cutoff, withContent: withContent)
+    }
+
+    /// Incoming calls of one kind that the pipeline is done with. In-flight calls belong to the pipeline (it still
+    /// updates their rows); they expire on a later run. `withContent` nil = with or without stored content.
+    func finishedIncomingCalls(kind: CallRecord.Kind, before cutoff: Date?, withContent: Bool?) async throws -> [CallRow] {
         try await pool.read { db in
-            // In-flight calls belong to the pipeline (it still updates their rows); they expire on a later run.
             var sql = """
-                SELECT * FROM call WHERE direction = 'incoming' AND kind = 'fax'
+                SELECT * FROM call WHERE direction = 'incoming' AND kind = ?
                 AND state NOT IN ('receiving', 'received', 'mail_queued')
-                AND (spoolPath IS NOT NULL OR EXISTS (SELECT 1 FROM document d WHERE d.callID = call.id)) = ?
                 """
-            var args: StatementArguments = [withContent]
+            var args: StatementArguments = [kind.rawValue]
+            if let withContent {
+                sql += " AND (spoolPath IS NOT NULL OR EXISTS (SELECT 1 FROM document d WHERE d.callID = call.id)) = ?"
+                args += [withContent]
+            }
             if let cutoff { sql += " AND startedAt < ?"; args += [cutoff] }
             return try CallRow.fetchAll(db, sql: sql + " ORDER BY id", arguments: args)
         }

@@ -3,18 +3,9 @@ import Foundation
 import GRDB
 
 extension SQLiteStorage {
-    /// Finished incoming voice calls (mailed, failed mail, or closed without mail). Calls in flight or waiting for
-    /// mail still belong to the pipeline and expire on a later run.
+    /// Finished incoming voice calls (mailed, failed mail, or closed without mail).
     func voiceCalls(before cutoff: Date?) async throws -> [CallRow] {
-        try await pool.read { db in
-            var sql = """
-                SELECT * FROM call WHERE direction = 'incoming' AND kind = 'voice'
-                AND state NOT IN ('receiving', 'received', 'mail_queued')
-                """
-            var args: StatementArguments = []
-            if let cutoff { sql += " AND startedAt < ?"; args += [cutoff] }
-            return try CallRow.fetchAll(db, sql: sql + " ORDER BY id", arguments: args)
-        }
+        try await finishedIncomingCalls(kind: .voice, before: cutoff, withContent: nil)
     }
 }
 

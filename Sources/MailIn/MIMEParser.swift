@@ -47,6 +47,9 @@ public struct ParsedMail: Sendable {
     public var parts: [MailPart]
     /// What was wrong but tolerated (bad base64, unclosed boundary, unknown charset …).
     public var problems: [String]
+    /// The subset of `problems` that touches the content itself (unclosed boundaries, damaged transfer
+    /// encodings): what was read may not be what the sender sent. Header trouble is not in here.
+    public var damage: [String] = []
 
     /// All values of header `name` (case-insensitive).
     public func headerValues(_ name: String) -> [String] {
@@ -88,6 +91,7 @@ public struct MIMEParser: Sendable {
         }
         mail.parts = walker.parts
         mail.problems += walker.problems
+        mail.damage = scan.problems + walker.problems
         for part in mail.parts where !part.isAttachment {
             if part.contentType == "text/plain", mail.textBody == nil { mail.textBody = walker.text(of: part, problems: &mail.problems) }
             if part.contentType == "text/html", mail.htmlBody == nil { mail.htmlBody = walker.text(of: part, problems: &mail.problems) }

@@ -27,15 +27,15 @@ public struct IncomingMail: Sendable {
     public var textBody: String?
     public var htmlBody: String?
     public var attachments: [Attachment]
-    /// Parser findings worth telling the sender (damaged base64 …).
-    public var problems: [String]
+    /// Findings that mean the content may not be what the sender sent (see MailIn's `ParsedMail.damage`).
+    public var damage: [String]
 
     public init(fromAddress: String?, fromName: String? = nil, returnPath: String? = nil, to: [String], cc: [String] = [],
                 subject: String, messageID: String? = nil, headers: [(name: String, value: String)] = [], textBody: String? = nil,
-                htmlBody: String? = nil, attachments: [Attachment] = [], problems: [String] = []) {
+                htmlBody: String? = nil, attachments: [Attachment] = [], damage: [String] = []) {
         self.fromAddress = fromAddress; self.fromName = fromName; self.returnPath = returnPath; self.to = to; self.cc = cc
         self.subject = subject; self.messageID = messageID; self.headers = headers; self.textBody = textBody
-        self.htmlBody = htmlBody; self.attachments = attachments; self.problems = problems
+        self.htmlBody = htmlBody; self.attachments = attachments; self.damage = damage
     }
 
     public func header(_ name: String) -> [String] {

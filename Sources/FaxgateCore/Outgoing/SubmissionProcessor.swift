@@ -168,12 +168,8 @@ public actor SubmissionProcessor {
         if !refusals.isEmpty { throw Refusal("a number may not be dialled", detail: refusals.map(\.description)) }
 
         // A damaged message (broken boundaries, bad base64) would be faxed as a guess; the sender must know instead.
-        // Header trouble (a stray line, an odd address) does not touch the document; these do.
-        let damage = mail.problems.filter { p in
-            ["never closed", "decoded what was readable", "could not be decoded"].contains { p.contains($0) }
-        }
-        if !damage.isEmpty {
-            throw Refusal("the message is damaged and was not faxed", detail: damage)
+        if !mail.damage.isEmpty {
+            throw Refusal("the message is damaged and was not faxed", detail: mail.damage)
         }
         let fine = (mail.header("X-Fax-Resolution").first?.lowercased()).map { $0 != "normal" && $0 != "standard" } ?? ext.fine
         var options = RenderOptions()

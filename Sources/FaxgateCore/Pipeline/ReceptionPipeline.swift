@@ -73,19 +73,9 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
             return .ignore
         }
         do {
-            var record = CallRecord(state: .receiving, callingNumber: call.callingNumber, calledNumber: call.calledNumber,
-                                    extensionName: ext.name)
             let via = if case .catchAll = match { " (catch-all)" } else { "" }
-            record = try await storage.insertCall(record, event: "answering as fax for extension \(ext.name)\(via)")
-            let id = record.id!
-            let path = "\(incomingDirectory)/\(id).sff"
-            let spool = try ReceptionSpoolFile(path: path)
-            record.spoolPath = path
-            try await storage.updateCall(record, event: "spooling to \(path)")
-            restricted[id] = call.callingNumberRestricted
-            logger.info("answering fax call", metadata: [
-                "call": "\(id)", "extension": "\(ext.name)", "caller": "\(call.callingNumber ?? "-")", "called": "\(call.calledNumber)",
-            ])
+            let (id, spool) = try await startReception(call, ext: ext, kind: .fax, fileExtension: "sff",
+                                                       event: "answering as fax for extension \(ext.name)\(via)")
             return .answerFax(FaxAnswer(receptionID: id, stationID: ext.stationID, headline: ext.headline, fine: ext.fine,
                                         ringDelay: .seconds(ext.ringDelaySeconds), spool: spool))
         } catch {
@@ -230,6 +220,24 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
         } catch {
             logger.error("processing failed, will retry on next start: \(error)", metadata: ["call": "\(id)"])
         }
+    }
+
+    /// Journal row, spool file and log line for a call we answer; the one way a reception starts.
+    func startReception(_ call: IncomingCall, ext: Extension, kind: CallRecord.Kind, fileExtension: String,
+                        event: String) async throws -> (id: Int64, spool: ReceptionSpoolFile) {
+        var record = CallRecord(kind: kind, state: .receiving, callingNumber: call.callingNumber, calledNumber: call.calledNumber,
+                                extensionName: ext.name)
+        record = try await storage.insertCall(record, event: event)
+        let id = record.id!
+        let path = "\(incomingDirectory)/\(id).\(fileExtension)"
+        let spool = try ReceptionSpoolFile(path: path)
+        record.spoolPath = path
+        try await storage.updateCall(record, event: "spooling to \(path)")
+        restricted[id] = call.callingNumberRestricted
+        logger.info("answering \(kind == .fax ? "fax" : "voice") call", metadata: [
+            "call": "\(id)", "extension": "\(ext.name)", "caller": "\(call.callingNumber ?? "-")", "called": "\(call.calledNumber)",
+        ])
+        return (id, spool)
     }
 
     /// Puts the mail for one call into the durable outbox, to the extension's recipients; returns its Message-ID.

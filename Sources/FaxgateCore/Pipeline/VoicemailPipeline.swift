@@ -8,18 +8,8 @@ import VoiceAudio
 extension ReceptionPipeline {
     func answerVoice(_ call: IncomingCall, ext: Extension, voicemail: Voicemail) async -> CallDecision {
         do {
-            var record = CallRecord(kind: .voice, state: .receiving, callingNumber: call.callingNumber,
-                                    calledNumber: call.calledNumber, extensionName: ext.name)
-            record = try await storage.insertCall(record, event: "answering as voicemail for extension \(ext.name)")
-            let id = record.id!
-            let path = "\(incomingDirectory)/\(id).alaw"
-            let spool = try ReceptionSpoolFile(path: path)
-            record.spoolPath = path
-            try await storage.updateCall(record, event: "recording to \(path)")
-            restricted[id] = call.callingNumberRestricted
-            logger.info("answering voice call", metadata: [
-                "call": "\(id)", "extension": "\(ext.name)", "caller": "\(call.callingNumber ?? "-")", "called": "\(call.calledNumber)",
-            ])
+            let (id, spool) = try await startReception(call, ext: ext, kind: .voice, fileExtension: "alaw",
+                                                       event: "answering as voicemail for extension \(ext.name)")
             let fallback = voicemail.faxOnTone
                 ? VoiceAnswer.FaxFallback(stationID: ext.stationID, headline: ext.headline, fine: ext.fine, spoolPath: "\(incomingDirectory)/\(id).sff")
                 : nil
