@@ -187,7 +187,16 @@ public actor CAPIFaxTransport: FaxSendingTransport {
             let controllers = !configured.isEmpty ? configured
                 : knownProfiles.isEmpty ? [1] : knownProfiles.keys.sorted()
             listeningControllers = controllers
-            logger.info("CAPI registered", metadata: ["applID": "\(registration.applID)", "controllers": "\(controllers)"])
+            // The profile goes into the log so support snapshots (which carry redacted logs) show the hardware.
+            let profile = knownProfiles.keys.sorted().map { c -> String in
+                let p = knownProfiles[c]!
+                return "\(c): \(p.bChannels) B-channels, options 0x\(String(p.globalOptions, radix: 16)), B1 0x\(String(p.b1Support, radix: 16)) "
+                    + "B2 0x\(String(p.b2Support, radix: 16)) B3 0x\(String(p.b3Support, radix: 16))"
+            }.joined(separator: "; ")
+            logger.info("CAPI registered", metadata: [
+                "applID": "\(registration.applID)", "controllers": "\(controllers)", "profile": "\(profile)",
+                "driver": "\(settings.driver)",
+            ])
             var cip: UInt32 = 1 << 17
             if settings.answerAudioAsFax { cip |= 1 << 4 }
             if settings.answerVoice { cip |= 1 << 1 | 1 << 4 | 1 << 16 }

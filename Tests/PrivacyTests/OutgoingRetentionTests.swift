@@ -94,6 +94,38 @@ final class OutgoingRetentionTests: XCTestCase {
         XCTAssertEqual(Set(audit.map(\.category)), ["sent_faxes", "rejected_mails"])
     }
 
+    func testVoicemails_expireWithRecordingAndMailCopies_newerStay() async throws {
+        let f = try await RetentionFixture()
+        func voicemail(caller: String, ageDays: Double, marker: String) async throws -> Int64 {
+            var call = CallRecord(kind: .voice, state: .receiving, startedAt: Date().addingTimeInterval(-ageDays * f.day),
+                                  callingNumber: caller, calledNumber: "100", extensionName: "Empfang")
+            call = try await f.storage.insertCall(call, event: "voice call from \(caller)")
+            let id = call.id!
+            call.spoolPath = "\(f.spool)/incoming/\(id).alaw"
+            try Data("ALAW-\(marker)".utf8).write(to: URL(fileURLWithPath: call.spoolPath!))
+            call.state = .mailed
+            try await f.storage.updateCall(call, event: "mailed")
+            try await f.storage.putDocument(StoredDocument(callID: id, kind: "wav", filename: "vm-\(caller).wav", bytes: Array("RIFF-\(marker)".utf8)))
+            return id
+        }
+        let old = try await voicemail(caller: "+49 30 5557777", ageDays: 100, marker: "OLDVOICE")
+        let new = try await voicemail(caller: "+49 30 5558888", ageDays: 3, marker: "NEWVOICE")
+        var settings = f.config.retention
+        settings.days["voicemails"] = 90
+        let engine = RetentionEngine(
+            categories: [VoicemailsCategory(storage: f.storage, spoolDirectory: f.spool, countryCode: "49")],
+            settings: settings, configHolds: [], holdStore: f.storage, audit: f.storage, exporter: nil, logger: Logger(label: "t"))
+        let report = try await engine.run(dryRun: false)
+        for needle in ["5557777", "OLDVOICE", "incoming/\(old).alaw"] {
+            XCTAssertEqual(f.occurrences(of: needle), [], "'\(needle)' still on disk after retention")
+        }
+        XCTAssertFalse(f.occurrences(of: "NEWVOICE").isEmpty)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(f.spool)/incoming/\(new).alaw"))
+        let line = try XCTUnwrap(report.lines.first { $0.category == "voicemails" })
+        XCTAssertEqual(line.deleted.items, 1)
+        XCTAssertEqual(line.deleted.files, 1)
+    }
+
     func testSubjectsOfSentFaxes_areTheNumberAndTheSender() async throws {
         let f = try await RetentionFixture()
         _ = try await job(f, number: "+49305554444", sender: "alice@example.com", ageDays: 1, state: .done, marker: "SUBJ")
