@@ -177,6 +177,23 @@ final class FaxReceptionEndToEndTests: XCTestCase {
         XCTAssertEqual([UInt8](try Data(contentsOf: URL(fileURLWithPath: spoolPath))), garbage)
     }
 
+    func testGatewayRunningAsAnUnprivilegedUser_receivesAndMails() async throws {
+        try runTool("sh", ["-c", "id faxgate >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin faxgate"])
+        let h = try GatewayHarness(.init(runAsUser: "faxgate"))
+        defer { h.shutdown() }
+        let work = try TemporaryDirectory("e2e-work")
+        let source = try Self.sourceDocument(in: work, fine: true)
+        try await h.startGateway()
+        let pid = try XCTUnwrap(h.process?.processIdentifier)
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        let uid = try XCTUnwrap(status.split(separator: "\n").first { $0.hasPrefix("Uid:") })
+        XCTAssertFalse(uid.split(separator: "\t").dropFirst().contains("0"), "the daemon must not run as root: \(uid)")
+        let result = try await h.simulator.placeFaxCall(SimulatedFaxCall(from: "+49301112223", to: "100", document: source.sff))
+        XCTAssertTrue(result.accepted)
+        XCTAssertEqual(try h.mail.fetch(user: h.mail.user, expect: 1, timeoutSeconds: 30).count, 1)
+        XCTAssertFalse(h.gatewayLog().contains("running as root"))
+    }
+
     func testUnknownNumber_isRejectedAndJournaled() async throws {
         let h = try GatewayHarness()
         defer { h.shutdown() }

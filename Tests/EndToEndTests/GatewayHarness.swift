@@ -31,6 +31,8 @@ final class GatewayHarness: @unchecked Sendable {
         var voicemail: String? = nil
         /// `voicemail:` section of extension "Labor" (number 200, mails to the second test user).
         var laborVoicemail: String? = nil
+        /// Run `faxgate serve` as this unprivileged user (via setpriv), as the systemd unit does.
+        var runAsUser: String? = nil
     }
     let options: Options
 
@@ -122,8 +124,17 @@ final class GatewayHarness: @unchecked Sendable {
     /// Starts `faxgate serve` and waits until it listens on the simulated controller.
     func startGateway() async throws {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.faxgateBinary)
-        p.arguments = ["serve", "-c", configPath]
+        if let user = options.runAsUser {
+            // The daemon's files belong to its user; it needs nothing else from root.
+            try runTool("chown", ["-R", "\(user):", dir.path])
+            try runTool("chmod", ["755", dir.path])
+            p.executableURL = URL(fileURLWithPath: try resolveExecutable("setpriv"))
+            p.arguments = ["--reuid=\(user)", "--regid=\(user)", "--clear-groups", "--no-new-privs", "--",
+                           Self.faxgateBinary, "serve", "-c", configPath]
+        } else {
+            p.executableURL = URL(fileURLWithPath: Self.faxgateBinary)
+            p.arguments = ["serve", "-c", configPath]
+        }
         if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         log.seekToEndOfFile()
