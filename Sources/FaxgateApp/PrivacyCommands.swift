@@ -375,6 +375,16 @@ struct GDPRCommand: AsyncParsableCommand {
             if report.lines.isEmpty { print("nothing stored about this subject") }
             let held = report.lines.reduce(0) { $0 + $1.held }
             if held > 0 { print("\(held) item(s) kept: legal hold") }
+            // The subject's pseudonym in the logs goes too, unless the subject is under a legal hold.
+            let holds = try await storage.holds() + config.privacy.legalHolds.compactMap { SubjectID($0, countryCode: config.privacy.countryCode) }
+            if !dryRun, !holds.contains(who), let pseudonyms = try PrivacyAssembly.pseudonymizer(config, createKey: false) {
+                let token = who.kind == .phone ? pseudonyms.phone(who.description) : pseudonyms.email(who.normalized)
+                let files = try LogErasure.erase(token: token, kind: who.kind.rawValue, in: config.logDirectory)
+                if files > 0 {
+                    try await storage.append(AuditRecord(action: "erase", category: "logs"))
+                    print("pseudonym removed from \(files) log file(s)")
+                }
+            }
         }
     }
 
