@@ -5,7 +5,7 @@ public struct DialPolicy: Sendable {
     public var plan: NumberPlan
     public init(config: DialPolicyConfig, plan: NumberPlan) { self.config = config; self.plan = plan }
 
-    public enum Refusal: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Refusal: Error, Sendable, Equatable, CustomStringConvertible, LocalizedReason {
         case blockedPrefix(number: String, prefix: String)
         case international(String)
         case jobLimit(limit: Int)
@@ -16,6 +16,15 @@ public struct DialPolicy: Sendable {
             case .international(let n): return "\(n) is abroad, and international faxes are not allowed for you"
             case .jobLimit(let l): return "you reached today's limit of \(l) faxes"
             case .pageLimit(let l, let used, let wanted): return "\(wanted) more pages would exceed today's limit of \(l) (already sent: \(used))"
+            }
+        }
+        public func text(_ language: String) -> String {
+            guard Self.german(language) else { return description }
+            switch self {
+            case .blockedPrefix(let n, let p): return "\(n) beginnt mit \(p), einer gesperrten Vorwahl (Mehrwert- oder Sonderdienst)"
+            case .international(let n): return "\(n) liegt im Ausland, und Faxe ins Ausland sind für Sie nicht freigegeben"
+            case .jobLimit(let l): return "Sie haben das heutige Limit von \(l) Faxen erreicht"
+            case .pageLimit(let l, let used, let wanted): return "\(wanted) weitere Seiten würden das heutige Limit von \(l) überschreiten (bereits gesendet: \(used))"
             }
         }
     }

@@ -6,7 +6,7 @@ public struct NumberPlan: Sendable, Equatable {
     public var line: LineConfig
     public init(_ line: LineConfig) { self.line = line }
 
-    public enum Failure: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Failure: Error, Sendable, Equatable, CustomStringConvertible, LocalizedReason {
         case empty
         case invalidCharacters(String)
         case tooShort(String)
@@ -19,6 +19,16 @@ public struct NumberPlan: Sendable, Equatable {
             case .tooShort(let s): return "'\(s)' is too short for a telephone number"
             case .tooLong(let s): return "'\(s)' is longer than any telephone number (15 digits)"
             case .localNumberWithoutAreaCode(let s): return "'\(s)' has no area code, and none is configured for this line"
+            }
+        }
+        public func text(_ language: String) -> String {
+            guard Self.german(language) else { return description }
+            switch self {
+            case .empty: return "keine Faxnummer angegeben"
+            case .invalidCharacters(let s): return "„\(s)“ ist keine Telefonnummer"
+            case .tooShort(let s): return "„\(s)“ ist zu kurz für eine Telefonnummer"
+            case .tooLong(let s): return "„\(s)“ ist länger als jede Telefonnummer (15 Ziffern)"
+            case .localNumberWithoutAreaCode(let s): return "„\(s)“ hat keine Vorwahl, und für diese Leitung ist keine eingestellt"
             }
         }
     }
