@@ -6,6 +6,12 @@ public struct SenderPolicy: Sendable {
     public struct Grant: Sendable, Equatable {
         public var extensionName: String
         public var senders: SenderConfig
+        /// The allow-list entry that matched, as written in the configuration ("@example.com" or an address);
+        /// empty for local submissions. Per-sender limits count per domain when this is a domain.
+        public var allowEntry: String
+        public init(extensionName: String, senders: SenderConfig, allowEntry: String = "") {
+            self.extensionName = extensionName; self.senders = senders; self.allowEntry = allowEntry
+        }
     }
 
     public enum Refusal: Error, Sendable, Equatable {
@@ -21,12 +27,12 @@ public struct SenderPolicy: Sendable {
     public func check(_ mail: IncomingMail, secrets: [String]) -> Result<Grant, Refusal> {
         guard let from = mail.fromAddress?.lowercased(), MailboxSyntax.isAddress(from) else { return .failure(.noSender) }
         let domain = String(from[from.index(after: from.lastIndex(of: "@")!)...])
-        guard let ext = extensions.first(where: { e in
-            e.senders.allow.contains { entry in
-                let e = entry.lowercased()
-                return e.hasPrefix("@") ? domain == e.dropFirst() : from == e
-            }
-        }) else { return .failure(.notAllowed(from)) }
+        func matches(_ entry: String) -> Bool {
+            let e = entry.lowercased()
+            return e.hasPrefix("@") ? domain == e.dropFirst() : from == e
+        }
+        guard let ext = extensions.first(where: { $0.senders.allow.contains(where: matches) }),
+              let entry = ext.senders.allow.first(where: matches) else { return .failure(.notAllowed(from)) }
         let s = ext.senders
         if s.requireAuthentication != "none" {
             let results = AuthenticationResults.parse(mail.header("Authentication-Results"), trustedAuthservID: s.trustedAuthservID ?? "")
@@ -44,7 +50,7 @@ public struct SenderPolicy: Sendable {
             let inSubject = mail.subject.split(separator: " ").contains { $0.hasPrefix("#") && Self.equal(String($0.dropFirst()), secret) }
             if !(secrets.contains { Self.equal($0, secret) } || inSubject) { return .failure(.wrongSecret) }
         }
-        return .success(Grant(extensionName: ext.name, senders: s))
+        return .success(Grant(extensionName: ext.name, senders: s, allowEntry: entry.lowercased()))
     }
 
     /// Relaxed alignment (DMARC-style): the authenticated domain is the sender's domain or a parent of it.
