@@ -48,7 +48,7 @@ public enum CoverPage {
         let rendered = try await offPool { () throws(RenderError) -> [FaxPage] in
             try Ghostscript.rasterize(Array(program.utf8), language: .postScript, options: coverOptions)
         }
-        guard let page = rendered.first else { throw RenderError(.broken, "the cover page template produced no page") }
+        guard let page = rendered.first else { throw RenderError(.broken, "the cover page template produced no page", german: "die Deckblatt-Vorlage ergab keine Seite") }
         return page
     }
 

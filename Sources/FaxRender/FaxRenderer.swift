@@ -22,14 +22,15 @@ public enum FaxRenderer {
                 return try renderText(HTMLText.text(html), options: options)
             }
         }
-        guard !pages.isEmpty else { throw RenderError(.broken, "the document has no pages") }
+        guard !pages.isEmpty else { throw RenderError(.broken, "the document has no pages", german: "das Dokument hat keine Seiten") }
         return pages
     }
 
     static func renderText(_ text: String, options: RenderOptions) throws(RenderError) -> [FaxPage] {
         let pages = TextLayout.paginate(text, paper: options.paper)
         guard pages.count <= options.maxPages else {
-            throw RenderError(.tooManyPages, "the text needs more than \(options.maxPages) pages")
+            throw RenderError(.tooManyPages, "the text needs more than \(options.maxPages) pages",
+                              german: "der Text braucht mehr als \(options.maxPages) Seiten")
         }
         let program = TextLayout.postScript(pages: pages, paper: options.paper)
         return try Ghostscript.rasterize(Array(program.utf8), language: .postScript, options: options)

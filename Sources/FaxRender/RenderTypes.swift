@@ -35,6 +35,8 @@ public struct RenderOptions: Sendable, Equatable {
     public var maxPages: Int
     /// Largest image (width × height) decoded at all: stops decompression bombs before any decoding.
     public var maxPixels: Int
+    /// Whether converters may run without their sandbox (limits + no network); `.required` refuses instead.
+    public var sandbox: SandboxPolicy = .required
 
     public init(
         resolution: VerticalResolution = .fine, paper: Paper = .a4, timeoutSeconds: Int = 60,
@@ -70,14 +72,35 @@ public struct RenderError: Error, Sendable, Equatable, CustomStringConvertible {
         case timeout
         case tooLarge
         case tooManyPages
+        /// The converter sandbox (limits, no network) cannot be made here and the policy requires it:
+        /// nothing was rendered. Not the sender's fault; the admin must fix the host or the unit.
+        case sandboxUnavailable
     }
 
     public var kind: Kind
-    /// Human-readable, fit for a non-delivery report to the sender.
+    /// Human-readable English, fit for a non-delivery report to the sender.
     public var description: String
+    /// The same in German where the throwing site wrote one; otherwise German replies say what `kind` means.
+    public var german: String?
 
-    public init(_ kind: Kind, _ description: String) {
+    public init(_ kind: Kind, _ description: String, german: String? = nil) {
         self.kind = kind
         self.description = description
+        self.german = german
+    }
+
+    /// The reason in the reader's language ("de" or "en"), so a German reply never quotes the English sentence.
+    public func text(_ language: String) -> String {
+        guard language != "en" else { return description }
+        if let german { return german }
+        switch kind {
+        case .unsupported: return "dieses Format kann das Faxgate nicht umwandeln"
+        case .encrypted: return "das Dokument ist mit einem Passwort geschützt"
+        case .broken: return "die Datei ist beschädigt oder nicht lesbar"
+        case .timeout: return "die Umwandlung hat zu lange gedauert und wurde abgebrochen"
+        case .tooLarge: return "die Datei ist zu groß, um sie umzuwandeln"
+        case .tooManyPages: return "das Dokument hat mehr Seiten, als ein Fax haben darf"
+        case .sandboxUnavailable: return "das Gateway kann Dokumente gerade nicht sicher umwandeln"
+        }
     }
 }

@@ -6,21 +6,31 @@ public struct OutgoingMailText: Sendable {
     public var german: Bool
     public init(language: String) { german = language != "en" }
 
+    public var language: String { german ? "de" : "en" }
+
+    /// The reply's Subject quotes the sender's Subject only capped and cleaned (no CR/LF, control or bidi
+    /// characters): whoever wrote it may not be who we answer.
     public func refusalSubject(_ original: String) -> String {
-        (german ? "Fax nicht gesendet: " : "Fax not sent: ") + original
+        let quoted = QuotedText.clean(original)
+        return (german ? "Fax nicht gesendet" : "Fax not sent") + (quoted.isEmpty ? "" : ": " + quoted)
+    }
+
+    public func refusalBody(_ refusal: SubmissionProcessor.Refusal, original: String) -> String {
+        refusalBody(reason: refusal.reason.text(language), original: original, detail: refusal.details.map { $0.text(language) })
     }
 
     public func refusalBody(reason: String, original: String, detail: [String]) -> String {
+        let quoted = QuotedText.clean(original)
         var lines = [
             german ? "Ihre Nachricht wurde nicht als Fax gesendet und es wurde nichts gewählt."
                    : "Your message was not sent as a fax, and nothing was dialled.",
             "",
-            (german ? "Grund: " : "Reason: ") + reason,
+            (german ? "Grund: " : "Reason: ") + QuotedText.clean(reason, limit: 400),
         ]
-        if !detail.isEmpty { lines.append(""); lines += detail.map { "  - \($0)" } }
+        if !detail.isEmpty { lines.append(""); lines += detail.prefix(20).map { "  - " + QuotedText.clean($0, limit: 400) } }
         lines += [
             "",
-            (german ? "Betreff Ihrer Nachricht: " : "Subject of your message: ") + original,
+            (german ? "Betreff Ihrer Nachricht: " : "Subject of your message: ") + (quoted.isEmpty ? (german ? "(kein Betreff)" : "(no subject)") : quoted),
             "",
             "-- ",
             german ? "Faxgate – automatisch erzeugte Antwort" : "Faxgate – automatically generated reply",

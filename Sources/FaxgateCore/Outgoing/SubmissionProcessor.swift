@@ -20,11 +20,23 @@ public actor SubmissionProcessor {
         }
     }
 
-    /// A refusal: one sentence for the sender, plus details (the parts concerned).
-    public struct Refusal: Error, Sendable {
-        public var reason: String
-        public var detail: [String]
-        public init(_ reason: String, detail: [String] = []) { self.reason = reason; self.detail = detail }
+    /// A refusal: one sentence for the sender, plus details (the parts concerned). Typed reasons, rendered in
+    /// the reader's language only when the reply is written, so no sentence of one language lands in the other.
+    public struct Refusal: Error, Sendable, CustomStringConvertible {
+        public var reason: any LocalizedReason
+        public var details: [any LocalizedReason]
+        /// Technical findings for the admin (log, journal), never put into the reply: they are English and may
+        /// quote the mail at length.
+        public var adminNotes: [String]
+        public init(_ reason: any LocalizedReason, details: [any LocalizedReason] = [], adminNotes: [String] = []) {
+            self.reason = reason; self.details = details; self.adminNotes = adminNotes
+        }
+        public init(de: String, en: String, details: [any LocalizedReason] = [], adminNotes: [String] = []) {
+            self.init(LocalizedText(de: de, en: en), details: details, adminNotes: adminNotes)
+        }
+        /// English, for the log and the intake record (the admin's journal), never for the sender's reply.
+        public var description: String { reason.text("en") }
+        public var detail: [String] { details.map { $0.text("en") } + adminNotes }
     }
 
     private let settings: Settings
@@ -94,7 +106,7 @@ public actor SubmissionProcessor {
         var record = intake
         if mail.isAutomatic {
             record.state = .ignored
-            record.detail = "automatic mail, not answered: " + refusal.reason
+            record.detail = "automatic mail, not answered: " + refusal.description
             try await storage.updateIntake(record)
             return record
         }
@@ -105,7 +117,7 @@ public actor SubmissionProcessor {
             let reply = MailMessage(
                 from: settings.from, to: [MailAddress(to)], cc: [], subject: text.refusalSubject(mail.subject), date: Date(),
                 messageID: MailMessage.makeMessageID(domain: settings.hostname), extraHeaders: headers,
-                textBody: text.refusalBody(reason: refusal.reason, original: mail.subject, detail: refusal.detail),
+                textBody: text.refusalBody(refusal, original: mail.subject),
                 attachments: [])
             // Empty envelope sender (RFC 3834): a reply to our reply must never come back as a mail to fax.
             _ = try await outbox.enqueue(message: reply.render(), envelopeFrom: "", recipients: [to], callID: nil,
@@ -117,9 +129,9 @@ public actor SubmissionProcessor {
             record.rawPath = rejectedPath
         }
         record.state = .rejected
-        record.detail = ([refusal.reason] + refusal.detail).joined(separator: "; ")
+        record.detail = ([refusal.description] + refusal.detail).joined(separator: "; ")
         try await storage.updateIntake(record)
-        logger.notice("mail refused: \(refusal.reason)", metadata: ["intake": "\(intakeID)", "source": "\(intake.source)"])
+        logger.notice("mail refused: \(refusal.description)", metadata: ["intake": "\(intakeID)", "source": "\(intake.source)"])
         return record
     }
 
@@ -138,7 +150,7 @@ public actor SubmissionProcessor {
         let check: Result<SenderPolicy.Grant, SenderPolicy.Refusal>
         if let local {
             guard let ext = config.extensions.first(where: { $0.name == local.extensionName }) else {
-                throw Refusal("there is no extension named \(local.extensionName)")
+                throw Refusal(SubmissionReason.noSuchExtension(local.extensionName))
             }
             check = .success(SenderPolicy.Grant(extensionName: ext.name, senders: ext.senders))
             addressed = FaxAddressing.Result(subject: mail.subject)
@@ -153,23 +165,29 @@ public actor SubmissionProcessor {
         }
         switch check {
         case .success(let g): grant = g
-        case .failure(.noSender): throw Refusal("the message has no usable sender address")
-        case .failure(.notAllowed(let who)): throw Refusal("\(who) is not allowed to send faxes through this gateway")
+        case .failure(.noSender):
+            throw Refusal(de: "die Nachricht hat keine verwendbare Absenderadresse", en: "the message has no usable sender address")
+        case .failure(.notAllowed(let who)):
+            throw Refusal(de: "\(QuotedText.clean(who)) darf über dieses Gateway keine Faxe senden",
+                          en: "\(QuotedText.clean(who)) is not allowed to send faxes through this gateway")
         case .failure(.authenticationMissing(let who, let required)):
-            throw Refusal("the sender \(who) could not be verified: the receiving mail server did not confirm \(required == "dkim_or_spf" ? "DKIM or SPF" : required.uppercased()) for this domain")
-        case .failure(.wrongSecret): throw Refusal("the fax secret is missing or wrong")
+            let method = required == "dkim_or_spf" ? "DKIM or SPF" : required.uppercased()
+            throw Refusal(de: "der Absender \(QuotedText.clean(who)) konnte nicht bestätigt werden: der annehmende Mailserver hat \(required == "dkim_or_spf" ? "weder DKIM noch SPF" : required.uppercased() + " nicht") für diese Domain bestätigt",
+                          en: "the sender \(QuotedText.clean(who)) could not be verified: the receiving mail server did not confirm \(method) for this domain")
+        case .failure(.wrongSecret):
+            throw Refusal(de: "das Fax-Kennwort fehlt oder ist falsch", en: "the fax secret is missing or wrong")
         }
         guard let ext = config.extensions.first(where: { $0.name == grant.extensionName }) else {
-            throw Refusal("the extension \(grant.extensionName) is not configured")
+            throw Refusal(SubmissionReason.extensionNotConfigured(grant.extensionName))
         }
-        if !addressed.invalid.isEmpty { throw Refusal("a fax number could not be understood", detail: addressed.invalid) }
-        guard !addressed.recipients.isEmpty else { throw Refusal("no fax number found in the recipients or the subject") }
+        if !addressed.invalid.isEmpty { throw Refusal(SubmissionReason.numberNotUnderstood, details: localized(addressed.invalid)) }
+        guard !addressed.recipients.isEmpty else { throw Refusal(SubmissionReason.noNumber) }
         let refusals = addressed.recipients.compactMap { dialPolicy.check(e164: $0.e164, allowInternational: grant.senders.allowInternational) }
-        if !refusals.isEmpty { throw Refusal("a number may not be dialled", detail: refusals.map(\.description)) }
+        if !refusals.isEmpty { throw Refusal(SubmissionReason.numberNotDiallable, details: refusals) }
 
         // A damaged message (broken boundaries, bad base64) would be faxed as a guess; the sender must know instead.
         if !mail.damage.isEmpty {
-            throw Refusal("the message is damaged and was not faxed", detail: mail.damage)
+            throw Refusal(SubmissionReason.damaged, adminNotes: mail.damage)
         }
         let fine = (mail.header("X-Fax-Resolution").first?.lowercased()).map { $0 != "normal" && $0 != "standard" } ?? ext.fine
         var options = RenderOptions()
@@ -182,9 +200,9 @@ public actor SubmissionProcessor {
         var pages: [FaxPage] = []
         var skipped: [String] = []
         if let text = mail.meaningfulText {
-            pages += try await render(.text(text), options, label: "the message text")
+            pages += try await render(.text(text), options, part: .text)
         } else if let html = mail.htmlBody, !html.isEmpty {
-            pages += try await render(.html(html), options, label: "the message text (HTML)")
+            pages += try await render(.html(html), options, part: .html)
         }
         for part in mail.attachments {
             // Signatures are not documents; faxing them would only print gibberish.
@@ -193,15 +211,15 @@ public actor SubmissionProcessor {
             }
             guard let input = FaxRenderer.detect(mimeType: part.contentType, filename: part.filename, bytes: part.data) else {
                 if skipUnsupported { skipped.append(part.label); continue }
-                throw Refusal("the attachment \(part.label) cannot be faxed (supported: PDF, PostScript, TIFF, JPEG, PNG, text)",
-                              detail: ["Send it as PDF, or add the header \"X-Fax-Skip-Unsupported: yes\" to fax the rest without it."])
+                throw Refusal(SubmissionReason.unsupportedAttachment(.attachment(filename: part.filename, contentType: part.contentType)),
+                              details: [SubmissionReason.skipUnsupportedHint])
             }
-            pages += try await render(input, options, label: "the attachment \(part.label)")
+            pages += try await render(input, options, part: .attachment(filename: part.filename, contentType: part.contentType))
             if pages.count > config.outgoing.maxPages { break }
         }
-        guard !pages.isEmpty else { throw Refusal("there is nothing to fax: no attachment and no text in the message") }
+        guard !pages.isEmpty else { throw Refusal(SubmissionReason.nothingToFax) }
         guard pages.count <= config.outgoing.maxPages else {
-            throw Refusal("the document has more than \(config.outgoing.maxPages) pages, the limit for one fax")
+            throw Refusal(SubmissionReason.tooManyPages(limit: config.outgoing.maxPages))
         }
 
         let subject = SenderPolicy.strippingSecret(addressed.subject, secret: grant.senders.secret)
@@ -217,13 +235,13 @@ public actor SubmissionProcessor {
         let used = try await storage.usage(sender: sender, since: startOfDay)
         if let limit = dialPolicy.checkLimits(jobsToday: used.jobs, pagesToday: used.pages,
                                               newJobs: addressed.recipients.count, newPages: pages.count * addressed.recipients.count) {
-            throw Refusal(limit.description)
+            throw Refusal(limit)
         }
 
         var sendAt = Date()
         if let at = mail.header("X-Fax-Send-At").first {
             guard let date = ISO8601DateFormatter().date(from: at.trimmingCharacters(in: .whitespaces)) else {
-                throw Refusal("X-Fax-Send-At '\(at)' is not a time like 2026-11-23T08:00:00+01:00")
+                throw Refusal(SubmissionReason.badSendAt(at))
             }
             sendAt = max(date, sendAt)
         }
@@ -239,13 +257,18 @@ public actor SubmissionProcessor {
         }
     }
 
-    private func render(_ input: RenderInput, _ options: RenderOptions, label: String) async throws -> [FaxPage] {
+    private func render(_ input: RenderInput, _ options: RenderOptions, part: MailPart) async throws -> [FaxPage] {
         do {
             return try await FaxRenderer.render(input, options: options)
         } catch {
-            throw Refusal("\(label) could not be converted: \(error.description)")
+            throw Refusal(SubmissionReason.notConverted(part, error), adminNotes: [error.description])
         }
     }
+
+    /// Addressing findings as reasons; plain strings (older callers) are shown as written.
+    private func localized(_ reasons: [any LocalizedReason]) -> [any LocalizedReason] { reasons }
+    private func localized<R: LocalizedReason>(_ reasons: [R]) -> [any LocalizedReason] { reasons }
+    private func localized(_ texts: [String]) -> [any LocalizedReason] { texts.map { LocalizedText(de: $0, en: $0) } }
 
     private func renderCover(mail: IncomingMail, ext: ExtensionConfig, subject: String, recipients: [FaxAddressing.Recipient],
                              pages: Int, options: RenderOptions) async throws -> FaxPage {
@@ -255,7 +278,7 @@ public actor SubmissionProcessor {
                 recipientNumber: recipients.map(\.e164).joined(separator: ", "), subject: subject, pages: pages, date: Date(),
                 comment: nil, language: ext.language, options: options)
         } catch {
-            throw Refusal("the cover page could not be made: \(error.description)")
+            throw Refusal(SubmissionReason.coverFailed(error), adminNotes: [error.description])
         }
     }
 }
