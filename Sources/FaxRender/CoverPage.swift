@@ -52,6 +52,18 @@ public enum CoverPage {
         return page
     }
 
+    /// Whether `comment` fits the cover page's message field whole (Courier 11 pt, 72 columns, the lines between
+    /// the table and the bottom margin), so a short mail text can go there instead of onto a page of its own.
+    public static func commentFits(_ comment: String, paper: Paper = .a4) -> Bool {
+        var lines = 0
+        for raw in Latin1.bytes(comment.replacingOccurrences(of: "\r\n", with: "\n")).split(separator: 0x0A, omittingEmptySubsequences: false) {
+            lines += TextLayout.wrap(TextLayout.expandTabs(Array(raw)), columns: 72).count
+        }
+        // The same geometry as `postScript`: the message field starts 376 pt below the top edge.
+        let top = paper.points.height - 376
+        return lines <= Int((top - 57) / 13.5) + 1
+    }
+
     static func postScript(
         sender: String, recipient: String, recipientNumber: String, subject: String, pages: Int, date: Date,
         comment: String?, language: String, paper: Paper

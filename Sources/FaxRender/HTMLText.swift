@@ -10,7 +10,10 @@ enum HTMLText {
         "fieldset", "address", "figure", "figcaption", "main", "center", "caption", "hr", "body", "html",
     ]
 
-    static func text(_ html: String) -> String {
+    /// `withoutQuotes`: for a mail body, drop what the mail program quoted from earlier messages (a reply thread
+    /// can carry other people's data): `<blockquote>` and everything from a reply container on (Gmail's
+    /// `gmail_quote`, Outlook's `divRplyFwdMsg`, Thunderbird's `moz-cite-prefix`).
+    static func text(_ html: String, withoutQuotes: Bool = false) -> String {
         let s = Array(html.unicodeScalars)
         var out = ""
         var i = 0
@@ -59,6 +62,19 @@ enum HTMLText {
                     continue
                 }
                 i = end
+                if withoutQuotes && !closing {
+                    let classes = (attributes["class"] ?? "").lowercased().split(separator: " ").map(String.init)
+                    let id = (attributes["id"] ?? "").lowercased()
+                    if ["gmail_quote", "gmail_attr", "moz-cite-prefix", "yahoo_quoted"].contains(where: classes.contains)
+                        || ["divrplyfwdmsg", "appendonsend"].contains(id) {
+                        break
+                    }
+                    if name == "blockquote" {
+                        i = skipElement(s, from: i, name: "blockquote")
+                        newline(2)
+                        continue
+                    }
+                }
                 if dropped.contains(name) && !closing {
                     // Skip to the matching end tag; script bodies are not HTML.
                     i = find(s, from: i, "</\(name)", caseInsensitive: true).map { start in
@@ -119,6 +135,22 @@ enum HTMLText {
         }
         let lines = out.split(separator: "\n", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
         return lines.joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines) + "\n"
+    }
+
+    /// Index after the end tag that closes an element opened just before `from`, counting nested ones.
+    static func skipElement(_ s: [Unicode.Scalar], from: Int, name: String) -> Int {
+        var depth = 1
+        var i = from
+        while i < s.count {
+            if s[i] == "<", let (tagName, closing, _, end) = tag(s, at: i), tagName == name {
+                depth += closing ? -1 : 1
+                i = end
+                if depth == 0 { return i }
+                continue
+            }
+            i += 1
+        }
+        return s.count
     }
 
     /// Parses the tag at `i`: lower-cased name, whether it is a closing tag, attributes, index after `>`.
@@ -229,4 +261,9 @@ enum HTMLText {
         }
         return out + rest
     }
+}
+
+/// The text a sender wrote in an HTML mail body, without the quoted earlier messages.
+public enum HTMLBodyText {
+    public static func text(_ html: String) -> String { HTMLText.text(html, withoutQuotes: true) }
 }

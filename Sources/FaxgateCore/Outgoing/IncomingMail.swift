@@ -50,12 +50,11 @@ public struct IncomingMail: Sendable {
         return !header("List-Id").isEmpty
     }
 
-    /// The body text a sender typed, without a trailing signature ("-- ") and surrounding blank lines.
+    /// The body text a sender typed now: without quoted earlier messages, attribution lines, Outlook header
+    /// blocks and the signature (see `MailBodyText`). nil if nothing of the sender's own remains.
     public var meaningfulText: String? {
         guard let text = textBody else { return nil }
-        var lines = text.replacingOccurrences(of: "\r\n", with: "\n").components(separatedBy: "\n")
-        if let sig = lines.firstIndex(of: "-- ") { lines = Array(lines[..<sig]) }
-        let joined = lines.joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
-        return joined.isEmpty ? nil : joined
+        let own = MailBodyText.own(text)
+        return own.isEmpty ? nil : own
     }
 }

@@ -39,6 +39,10 @@ public enum SubmissionReason: LocalizedReason, Equatable {
     case badSendAt(String)
     case notConverted(MailPart, RenderError)
     case coverFailed(RenderError)
+    /// Refused by an intake before parsing.
+    case tooLarge(megabytes: Int, limit: Int)
+    case stoppedGateway
+    case unreadable
 
     public func text(_ language: String) -> String {
         let de = language != "en"
@@ -78,6 +82,15 @@ public enum SubmissionReason: LocalizedReason, Equatable {
         case .coverFailed(let error):
             return de ? "das Deckblatt konnte nicht erstellt werden: \(error.text(language))"
                       : "the cover page could not be made: \(error.text(language))"
+        case .tooLarge(let mb, let limit):
+            return de ? "die Nachricht ist \(mb) MB groß; die Grenze für einen Faxauftrag ist \(limit) MB"
+                      : "the message is \(mb) MB; the limit for a fax order is \(limit) MB"
+        case .stoppedGateway:
+            return de ? "die Nachricht konnte nicht verarbeitet werden: ihre Umwandlung hat das Gateway dreimal angehalten"
+                      : "the message could not be processed: converting it stopped the gateway three times"
+        case .unreadable:
+            return de ? "die Nachricht konnte nicht gelesen werden (ihr Aufbau ist fehlerhaft)"
+                      : "the message could not be read (its structure is broken)"
         }
     }
 }
