@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import MailIn
 import ServiceLifecycle
+import Synchronization
 
 /// Watches one IMAP mailbox for fax orders: IDLE where the server has it, polling otherwise.
 ///
@@ -34,6 +35,7 @@ public actor IMAPIntake: Service {
     private let processor: SubmissionProcessor
     private let logger: Logger
     private var backoff: Duration = .seconds(1)
+    private let stop = ShutdownSignal()
 
     public init(settings: Settings, storage: any Storage, processor: SubmissionProcessor, logger: Logger) throws {
         self.settings = settings; self.storage = storage; self.processor = processor; self.logger = logger
@@ -41,19 +43,35 @@ public actor IMAPIntake: Service {
     }
 
     public func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+        // SIGTERM must not wait for poll_seconds (issue 8, point 14): graceful shutdown interrupts the IDLE of
+        // the current session (its own thread sends DONE) and wakes the poll and back-off sleeps.
+        await withGracefulShutdownHandler {
+            await loop()
+        } onGracefulShutdown: { [stop] in
+            stop.request()
+        }
+        logger.info("mailbox watcher stopped", metadata: ["mailbox": "\(settings.name)"])
+    }
+
+    private var stopping: Bool { stop.requested || Task.isShuttingDownGracefully || Task.isCancelled }
+
+    private func loop() async {
+        while !stopping {
             let connection = IMAPConnection(settings: settings.imap)
+            stop.watch(connection)
             do {
                 try await session(connection)
             } catch is CancellationError {
+                stop.watch(nil)
                 await connection.close()
                 break
             } catch {
                 logger.error("mailbox \(settings.name): \(error); retrying in \(backoff)", metadata: ["mailbox": "\(settings.name)"])
             }
+            stop.watch(nil)
             await connection.close()
-            if Task.isShuttingDownGracefully { break }
-            try? await Task.sleep(for: backoff)
+            if stopping { break }
+            await stop.wakeup.wait(timeout: backoff)
             backoff = min(backoff * 2, .seconds(300))
         }
     }
@@ -62,27 +80,36 @@ public actor IMAPIntake: Service {
         try await c.connect()  // verifies the certificate chain and host name before anything else
         try await c.login()
         _ = try await c.capability()
-        for folder in [settings.processedFolder, settings.rejectedFolder] { _ = try? await c.create(folder) }
+        for folder in [settings.processedFolder, settings.rejectedFolder] {
+            do { try await c.create(folder) } catch {
+                // Not fatal here, but every move into it will fail and say so; the admin should know why.
+                logger.warning("mailbox \(settings.name): cannot create folder \(folder): \(error)", metadata: ["mailbox": "\(settings.name)"])
+            }
+        }
         let selected = try await c.select(settings.folder)
         backoff = .seconds(1)
         logger.info("watching mailbox", metadata: [
             "mailbox": "\(settings.name)", "folder": "\(settings.folder)", "idle": "\(c.supportsIdle)", "messages": "\(selected.exists)",
         ])
         let uidValidity = Int64(selected.uidValidity)
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+        while !stopping {
             let uids = try await c.uidSearchAll()
             for uid in uids {
-                if Task.isShuttingDownGracefully { return }
+                // Between messages only: a message being taken is finished (each step is safe to repeat anyway).
+                if stopping { break }
                 try await take(uid: uid, uidValidity: uidValidity, connection: c)
             }
+            if stopping { break }
             try await finishMoves(uidValidity: uidValidity, present: Set(uids), connection: c)
             if c.supportsIdle {
                 _ = try await c.idle(timeout: settings.poll)
             } else {
-                try await Task.sleep(for: settings.poll)
+                await stop.wakeup.wait(timeout: settings.poll)
             }
         }
-        try? await c.logout()
+        do { try await c.logout() } catch {
+            logger.debug("mailbox \(settings.name): LOGOUT failed: \(error)", metadata: ["mailbox": "\(settings.name)"])
+        }
     }
 
     /// Fetch → store → record → decide → move, each step safe to repeat.
@@ -105,7 +132,7 @@ public actor IMAPIntake: Service {
             if size > settings.maxMessageBytes, record.state == .fetched {
                 let mail = Self.headersOnlyMail(stored)
                 record = try await processor.refuse(mail, intake: record, .init(
-                    "the message is \(size / 1_048_576) MB; the limit for a fax order is \(settings.maxMessageBytes / 1_048_576) MB"))
+                    SubmissionReason.tooLarge(megabytes: size / 1_048_576, limit: settings.maxMessageBytes / 1_048_576)))
             }
             // Same message seen in an earlier generation of this mailbox (UIDVALIDITY changed): never fax twice.
             if record.state == .fetched, let messageID, let earlier = try await storage.intake(messageID: messageID),
@@ -132,13 +159,13 @@ public actor IMAPIntake: Service {
         let marker = record.rawPath + ".attempts"
         let attempts = FileManager.default.contents(atPath: marker).flatMap { Int(String(decoding: $0, as: UTF8.self)) } ?? 0
         if attempts >= 3 {
-            try? FileManager.default.removeItem(atPath: marker)
+            removeAttemptsMarker(marker)
             logger.error("message stopped the gateway three times while being converted; refusing it", metadata: ["intake": "\(record.id ?? 0)"])
             return try await processor.refuse(Self.headersOnlyMail(raw), intake: record, .init(
-                "the message could not be processed: converting it stopped the gateway three times"))
+                SubmissionReason.stoppedGateway))
         }
         try DurableFile.write(Array("\(attempts + 1)".utf8), to: marker)
-        defer { try? FileManager.default.removeItem(atPath: marker) }
+        defer { removeAttemptsMarker(marker) }
         do {
             var limits = MIMELimits()
             limits.maxBytes = settings.maxMessageBytes
@@ -146,7 +173,16 @@ public actor IMAPIntake: Service {
             return try await processor.process(IncomingMail(parsed), intake: record)
         } catch let error as MIMEError {
             return try await processor.refuse(Self.headersOnlyMail(raw), intake: record,
-                                              .init("the message could not be read: \(error.description)"))
+                                              .init(SubmissionReason.unreadable, adminNotes: [error.description]))
+        }
+    }
+
+    /// A marker left behind would outlive retention (which knows the stored mail, not this file): say so.
+    private func removeAttemptsMarker(_ marker: String) {
+        do { try FileManager.default.removeItem(atPath: marker) } catch {
+            if FileManager.default.fileExists(atPath: marker) {
+                logger.error("cannot remove the conversion attempt counter \(marker): \(error)", metadata: ["mailbox": "\(settings.name)"])
+            }
         }
     }
 
@@ -154,6 +190,7 @@ public actor IMAPIntake: Service {
         guard !record.moved, record.state != .fetched else { return }
         let target = record.state == .rejected ? settings.rejectedFolder : settings.processedFolder
         _ = try await c.move(UInt32(record.uid), to: target)
+        TestCrashPoint.reached("imap-move")
         var moved = record
         moved.moved = true
         try await storage.updateIntake(moved)
@@ -190,6 +227,26 @@ public actor IMAPIntake: Service {
         return IncomingMail(fromAddress: from, returnPath: RawMailHeaders.value(of: "Return-Path", in: block), to: [],
                             subject: RawMailHeaders.value(of: "Subject", in: block) ?? "", messageID: RawMailHeaders.value(of: "Message-ID", in: block),
                             headers: headers)
+    }
+}
+
+/// How graceful shutdown reaches the intake's loop from outside the actor.
+private final class ShutdownSignal: Sendable {
+    private let state = Mutex<(requested: Bool, connection: IMAPConnection?)>((false, nil))
+    let wakeup = Wakeup()
+
+    var requested: Bool { state.withLock { $0.requested } }
+
+    func request() {
+        let connection = state.withLock { s -> IMAPConnection? in s.requested = true; return s.connection }
+        connection?.interrupt()
+        wakeup.signal()
+    }
+
+    /// The connection whose IDLE a shutdown must interrupt (nil between sessions).
+    func watch(_ connection: IMAPConnection?) {
+        let requested = state.withLock { s -> Bool in s.connection = connection; return s.requested }
+        if requested { connection?.interrupt() }
     }
 }
 

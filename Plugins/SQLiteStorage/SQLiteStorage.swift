@@ -19,6 +19,18 @@ public final class SQLiteStorage: Storage {
         config.foreignKeysEnabled = true
         config.busyMode = .timeout(10)
         pool = try DatabasePool(path: path, configuration: config)
+        if !readOnly {
+            // GRDB puts WAL connections in synchronous=NORMAL, where a power cut can take the last commits
+            // with it. The gateway acts outside the database right after committing (IMAP MOVE, SMTP hand-over,
+            // dialling), so a commit must be on disk when it returns: FULL syncs the WAL on every commit.
+            // Set here, after GRDB's WAL setup, on the one writer connection (pragma is per connection).
+            try pool.writeWithoutTransaction { try $0.execute(sql: "PRAGMA synchronous = FULL") }
+        }
+    }
+
+    /// The writer connection's `PRAGMA synchronous` (2 = FULL), for tests and `config check`.
+    public func synchronousMode() async throws -> Int {
+        try await pool.writeWithoutTransaction { try Int.fetchOne($0, sql: "PRAGMA synchronous") ?? -1 }
     }
 
     public func migrate() async throws {
@@ -68,6 +80,10 @@ public final class SQLiteStorage: Storage {
             }
         }
         registerJobMigrations(&m)
+        registerCallDetailMigrations(&m)
+        registerIntakeReplyMigrations(&m)
+        registerJobLimitKeyMigration(&m)
+        registerJobDocumentPageMigration(&m)
         return m
     }
 

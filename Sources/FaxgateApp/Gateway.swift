@@ -16,6 +16,7 @@ struct Gateway {
         if geteuid() == 0 {
             logger.warning("running as root; the systemd unit in contrib/ runs faxgate as an unprivileged user")
         }
+        Self.logRenderSandbox(config, logger: logger)
         try FileManager.default.createDirectory(atPath: config.spoolDirectory, withIntermediateDirectories: true)
         let storage = try PluginRegistry.storage(config)
         try await storage.migrate()
@@ -33,10 +34,22 @@ struct Gateway {
         let pipeline = try ReceptionPipeline(
             settings: .init(spoolDirectory: config.spoolDirectory, from: MailAddress(from.address, displayName: from.name),
                             envelopeFrom: config.mail.envelopeFrom ?? from.address, hostname: hostname,
-                            answerAudioAsFax: config.capi.answerAudioAsFax),
+                            answerAudioAsFax: config.capi.answerAudioAsFax, line: config.outgoing.line),
             directory: ExtensionDirectory(config), storage: storage, outbox: outbox, logger: logger.with(label: "reception"))
+        let resultLogger = logger.with(label: "outbox")
         await outbox.setResultHandler { envelope, delivered, detail in
             if let call = envelope.callID { await pipeline.mailResult(callID: call, delivered: delivered, detail: detail) }
+            // A status mail's fate goes into its job's history, where `faxgate show`/`queue` users look.
+            if let jobID = envelope.jobID {
+                do {
+                    if let job = try await storage.job(id: jobID) {
+                        try await storage.updateJob(job, expecting: job.state, event: delivered
+                            ? "status mail accepted by the SMTP server" : "status mail undeliverable (outbox/failed/\(envelope.id)): \(detail)")
+                    }
+                } catch {
+                    resultLogger.error("cannot record the status mail result in the job's history: \(error)", metadata: ["job": "\(jobID)"])
+                }
+            }
         }
         let transport = PluginRegistry.transport(config, handler: pipeline, logger: logger.with(label: "capi"))
 
@@ -48,7 +61,8 @@ struct Gateway {
                 callingNumbers: Dictionary(uniqueKeysWithValues: config.extensions.map {
                     ($0.name, (number: $0.senders.callingNumber ?? $0.numbers.first.flatMap { NumberPattern($0)?.low }, hide: $0.senders.hideCallingNumber))
                 }),
-                stationIDs: Dictionary(uniqueKeysWithValues: config.extensions.map { ($0.name, (id: $0.stationID ?? "", headline: $0.headline ?? "")) })),
+                stationIDs: Dictionary(uniqueKeysWithValues: config.extensions.map { ($0.name, (id: $0.stationID ?? "", headline: $0.headline ?? "")) }),
+                rules: DialRules(config)),
             storage: storage, transport: transport, outbox: outbox, logger: logger.with(label: "queue"))
         let processor = try SubmissionProcessor(
             settings: .init(spoolDirectory: config.spoolDirectory, from: sender, hostname: hostname), config: config,

@@ -28,6 +28,8 @@ public final class IMAPConnection: Sendable {
         var capabilities: Set<String> = []
         /// Set by task cancellation of `idle`; consumed by the idle loop.
         var idleCancelled = false
+        /// Set by `interrupt()` (graceful shutdown); sticky, so a wait that has not started yet ends at once too.
+        var interrupted = false
     }
     private let worker: IMAPThread
     private let state = Mutex(State())
@@ -331,6 +333,7 @@ public final class IMAPConnection: Sendable {
                 drain(wakeRead)
                 while true {
                     try self.throwIfInterrupted()
+                    if self.isInterrupted { return false }
                     try check(mailimap_idle(s), "IDLE", s)
                     s.pointee.imap_selection_info?.pointee.sel_has_exists = 0
                     var fds = [
@@ -350,7 +353,11 @@ public final class IMAPConnection: Sendable {
                     try check(mailimap_idle_done(s), "IDLE (DONE)", s)
                     let newMail = s.pointee.imap_selection_info?.pointee.sel_has_exists != 0
                     if newMail { return true }
-                    if woken { try self.throwIfInterrupted() }
+                    if woken {
+                        try self.throwIfInterrupted()
+                        // DONE is sent above, so the session is ready for LOGOUT on this same thread.
+                        if self.isInterrupted { return false }
+                    }
                     if !serverSpoke || ContinuousClock.now >= deadline { return false }
                 }
             }
@@ -359,6 +366,17 @@ public final class IMAPConnection: Sendable {
             self.wake()
         }
     }
+
+    /// Ends a waiting (or the next) `idle` early with `false`, from any thread: graceful shutdown must not wait
+    /// for `poll_seconds`. Unlike `close()` the session stays usable: the IDLE thread sends DONE itself (libetpan
+    /// sessions are not thread-safe, so only the connection's own thread touches the socket), then LOGOUT works.
+    public func interrupt() {
+        state.withLock { $0.interrupted = true }
+        wake()
+    }
+
+    /// True once `interrupt()` was called.
+    public var isInterrupted: Bool { state.withLock { $0.interrupted } }
 
     /// LOGOUT (polite end of session); `close()` still has to be called.
     public func logout() async throws {

@@ -30,6 +30,13 @@ extension ReceptionPipeline {
             record.endedAt = Date()
             record.reason = end.reason
             record.reasonText = VoicemailMail(language: language).endText(end.cause) + " (\(end.text))"
+            record.endCause = switch end.cause {
+            case .hangUp: .hangUp
+            case .maxLength: .maxLength
+            case .silence: .silence
+            case .dtmfHash: .dtmfHash
+            case .interrupted: .lineLost
+            }
             record.state = .received
             record.detail = String(format: "recorded %.1f s; greeting %@", end.recordedSeconds, end.greetingCompleted ? "played" : "not finished")
             try await storage.updateCall(record, event: "voice call ended: \(end.cause.rawValue), \(String(format: "%.1f", end.recordedSeconds)) s recorded")
@@ -44,7 +51,12 @@ extension ReceptionPipeline {
         do {
             guard var record = try await storage.call(id: receptionID) else { return }
             // What was recorded is a fax machine's calling tone, not a message: keep nothing of it.
-            if let old = record.spoolPath, old != spoolPath { try? FileManager.default.removeItem(atPath: old) }
+            if let old = record.spoolPath, old != spoolPath, FileManager.default.fileExists(atPath: old) {
+                do { try FileManager.default.removeItem(atPath: old) } catch {
+                    // Retention still finds it (incoming/<id>.*, SpoolFiles.derivedFiles); say why it is there.
+                    logger.error("cannot remove the calling-tone recording \(old): \(error)", metadata: ["call": "\(receptionID)"])
+                }
+            }
             record.kind = .fax
             record.spoolPath = spoolPath
             try await storage.updateCall(record, event: "fax tone during voicemail: switched to fax reception, spooling to \(spoolPath)")
@@ -74,19 +86,21 @@ extension ReceptionPipeline {
             logger.info("voice call without message, not mailed", metadata: ["call": "\(id)", "seconds": "\(seconds)"])
             return
         }
-        let interrupted = record.reasonText?.contains("interrupted") == true || record.reasonText?.contains("unterbrochen") == true
-        record.outcome = interrupted ? .partial : .complete
-        let composer = VoicemailMail(language: language)
+        record.outcome = record.endCause?.isInterruption == true ? .partial : .complete
+        let composer = VoicemailMail(language: language, numbers: settings.numbers)
         var callerName: String? = nil
         if let book = voicemail.addressBookFile {
             do { callerName = try AddressBook(file: book).name(for: record.callingNumber) }
             catch { logger.warning("address book unreadable: \(error)", metadata: ["extension": "\(ext.name)"]) }
         }
-        let facts = VoicemailMail.Facts(
-            callID: id, callingNumber: record.callingNumber, callingNumberRestricted: restricted[id] ?? false,
-            callerName: restricted[id] == true ? nil : callerName, calledNumber: record.calledNumber, extensionName: ext.name,
+        let withheld = record.callingPresentation == .restricted
+        var facts = VoicemailMail.Facts(
+            callID: id, callingNumber: record.callingNumber, callingNumberRestricted: withheld,
+            callerName: withheld ? nil : callerName, calledNumber: record.calledNumber, extensionName: ext.name,
             startedAt: record.startedAt, messageSeconds: seconds,
             endText: record.reasonText ?? composer.endText(nil), audioWithheld: voicemail.privacyNoticeOnly)
+        facts.caller = record.caller
+        facts.called = record.called
         let stem = composer.attachmentStem(facts)
         var attachments: [MailAttachment] = []
         if !voicemail.privacyNoticeOnly {
@@ -105,13 +119,12 @@ extension ReceptionPipeline {
                 }
             }
         }
-        let messageID = try await queueMail(to: ext, callID: id, context: "voice-message", subject: composer.subject(facts),
+        let messageID = try await queueMail(to: ext, callID: id, startedAt: record.startedAt, context: "voice-message", subject: composer.subject(facts),
                                             body: composer.body(facts), attachments: attachments)
         record.state = .mailQueued
         record.mailMessageID = messageID
         try await storage.updateCall(record, event: String(format: "voicemail queued for mail (%.1f s)", seconds))
         logger.info("voicemail queued for mail", metadata: ["call": "\(id)", "seconds": "\(seconds)"])
-        restricted[id] = nil
     }
 }
 
@@ -147,8 +160,13 @@ enum VoiceGreetings {
         if let d = FileManager.default.contents(atPath: cached), !d.isEmpty { return [UInt8](d) }
         do {
             let line = try GreetingConverter.convert(file)
-            try? FileManager.default.createDirectory(atPath: cacheDir, withIntermediateDirectories: true)
-            try? DurableFile.write(line, to: cached)
+            do {
+                try FileManager.default.createDirectory(atPath: cacheDir, withIntermediateDirectories: true)
+                try DurableFile.write(line, to: cached)
+            } catch {
+                // Only the cache is lost: the greeting is converted again at the next start.
+                logger.warning("converted greeting cannot be cached: \(error)", metadata: ["file": "\(file)"])
+            }
             logger.info("greeting converted", metadata: ["file": "\(file)", "seconds": "\(Double(line.count) / 8000)"])
             return line
         } catch {
