@@ -236,7 +236,9 @@ public actor CAPIFaxTransport: FaxSendingTransport {
             case .send(let m):
                 link?.send(m)
             case .decide(let call):
-                logger.info("incoming call", metadata: ["from": "\(call.callingNumber ?? "-")", "to": "\(call.calledNumber)",
+                // A withheld number stays out of the log too.
+                let from = call.callingNumberRestricted ? "withheld" : call.callingNumber ?? "-"
+                logger.info("incoming call", metadata: ["from": "\(from)", "to": "\(call.calledNumber)",
                                                         "service": "\(call.service)", "plci": "\(String(call.handle, radix: 16))"])
                 let handler = self.handler, c = inboxContinuation
                 spawn { c.yield(.decided(plci: call.handle, await handler.decide(call))) }
@@ -286,7 +288,7 @@ public actor CAPIFaxTransport: FaxSendingTransport {
                 }
             }
             if let spoolFailure { text += "; spool: \(spoolFailure)" }
-            let end = CallEnd(reason: Int(f.reason), reasonB3: Int(f.reasonB3), text: text, session: f.session)
+            let end = CallEnd(reason: Int(f.reason), reasonB3: Int(f.reasonB3), text: text, session: f.session, cause: f.cause)
             logger.info("call ended", metadata: ["reception": "\(f.receptionID)", "reason": "\(text)",
                                                  "pages": "\(f.session.pages ?? 0)"])
             await handler.callEnded(receptionID: f.receptionID, end: end)

@@ -29,6 +29,8 @@ public struct FaxReceiveStateMachine: Sendable {
         public var session: FaxSessionInfo
         /// Set when the call did not end through the protocol (controller lost, shutdown); replaces the reason text.
         public var textOverride: String?
+        /// `.lineLost` when the call did not end through the protocol (see `abandonAll`).
+        public var cause: CallRecord.EndCause = .cleared
     }
 
     enum Phase: Sendable, Equatable { case deciding, ringing, connecting, rejected, active, b3Active, b3Down, disconnecting }
@@ -117,8 +119,7 @@ public struct FaxReceiveStateMachine: Sendable {
                                                 connectedSubaddress: [], llc: [], additionalInfo: []))]
             }
             let call = IncomingCall(handle: plci, controller: plci.capiController, service: service,
-                                    calledNumber: called.digits, callingNumber: calling.flatMap { $0.digits.isEmpty ? nil : $0.digits },
-                                    callingNumberRestricted: calling?.restricted ?? false)
+                                    called: PartyNumber(called), caller: calling.map(PartyNumber.init))
             return [.decide(call)]
 
         case .connectActiveInd(let plci, _, _, _):
@@ -280,7 +281,7 @@ public struct FaxReceiveStateMachine: Sendable {
             // The call did not end by a DISCONNECT_IND: never report it as a normal clearing.
             // 0x3301 = protocol error layer 1 (line or controller gone).
             return .finished(FinishedCall(receptionID: a.receptionID, answer: a, reason: call.goneReason ?? 0x3301, reasonB3: call.reasonB3,
-                                          session: call.session, textOverride: text))
+                                          session: call.session, textOverride: text, cause: .lineLost))
         }
         // Calls still deciding get reported when their decision arrives (see `decided`).
         calls = calls.filter { $0.value.phase == .deciding }
@@ -297,5 +298,34 @@ extension FaxSessionInfo {
         fine = n.fine
         pages = Int(n.pages)
         if !n.stationID.isEmpty { remoteStationID = n.stationID }
+    }
+}
+
+extension PartyNumber {
+    /// Q.931 octet 3 (type of number, numbering plan) and 3a (presentation) as the core's value. Types only mean
+    /// international/national/subscriber in the E.164 plan (or an unknown plan, which networks send with
+    /// international numbers); in a private plan they mean something else, so those numbers stay of unknown type.
+    init(_ c: CallingPartyNumber) {
+        let presentation: PartyNumber.Presentation = switch c.presentationIndicator {
+        case 0: .allowed
+        case 2: .unavailable
+        default: .restricted   // 1 restricted; 3 reserved: when in doubt, withhold
+        }
+        self.init(digits: c.digits, type: Self.numberType(typeOfNumber: c.typeOfNumber, plan: c.numberingPlan),
+                  presentation: presentation)
+    }
+
+    init(_ c: CalledPartyNumber) {
+        self.init(digits: c.digits, type: Self.numberType(typeOfNumber: c.typeOfNumber, plan: c.numberingPlan))
+    }
+
+    static func numberType(typeOfNumber: UInt8, plan: UInt8) -> PartyNumber.NumberType {
+        guard plan == 0 || plan == 1 else { return .unknown }
+        return switch typeOfNumber {
+        case 1: .international
+        case 2: .national
+        case 4: .subscriber
+        default: .unknown
+        }
     }
 }

@@ -25,6 +25,12 @@ struct CallRow: Codable, FetchableRecord, MutablePersistableRecord {
     var spoolPath: String?
     var detail: String?
     var mailMessageID: String?
+    // Added by migration "call-v2-numbers-presentation-ecm-end" (SQLiteStorage+CallDetails.swift).
+    var callingNumberType: String?
+    var calledNumberType: String?
+    var callingPresentation: String?
+    var ecm: Bool?
+    var endCause: String?
 
     init(_ r: CallRecord) {
         id = r.id; direction = r.direction.rawValue; kind = r.kind.rawValue; state = r.state.rawValue
@@ -32,6 +38,8 @@ struct CallRow: Codable, FetchableRecord, MutablePersistableRecord {
         calledNumber = r.calledNumber; extensionName = r.extensionName; remoteStationID = r.remoteStationID
         pages = r.pages; bitRate = r.bitRate; fine = r.fine; reason = r.reason; reasonB3 = r.reasonB3
         reasonText = r.reasonText; spoolPath = r.spoolPath; detail = r.detail; mailMessageID = r.mailMessageID
+        callingNumberType = r.callingNumberType?.rawValue; calledNumberType = r.calledNumberType?.rawValue
+        callingPresentation = r.callingPresentation?.rawValue; ecm = r.ecm; endCause = r.endCause?.rawValue
     }
 
     var record: CallRecord {
@@ -43,6 +51,12 @@ struct CallRow: Codable, FetchableRecord, MutablePersistableRecord {
         r.remoteStationID = remoteStationID; r.pages = pages; r.bitRate = bitRate; r.fine = fine; r.reason = reason
         r.reasonB3 = reasonB3; r.reasonText = reasonText; r.spoolPath = spoolPath; r.detail = detail
         r.mailMessageID = mailMessageID
+        r.callingNumberType = callingNumberType.flatMap(PartyNumber.NumberType.init(rawValue:))
+        r.calledNumberType = calledNumberType.flatMap(PartyNumber.NumberType.init(rawValue:))
+        // An unreadable presentation value is treated as withheld: never show a number we are unsure about.
+        r.callingPresentation = callingPresentation.map { PartyNumber.Presentation(rawValue: $0) ?? .restricted }
+        r.ecm = ecm
+        r.endCause = endCause.flatMap(CallRecord.EndCause.init(rawValue:))
         return r
     }
 

@@ -108,7 +108,8 @@ public struct CapiMessage: Sendable, Equatable, CustomStringConvertible {
         if let a = address { s += " addr=0x" + String(a, radix: 16) }
         switch body {
         case .connectInd(_, let cip, let called, let calling, _, _, _, _, _, _):
-            s += " cip=\(cip) called=\(called.digits) calling=\(calling?.digits ?? "-")"
+            // A withheld number (CLIR) is not written into traces either.
+            s += " cip=\(cip) called=\(called.digits) calling=\(calling.map { $0.presentationIndicator % 2 == 1 ? "withheld" : $0.digits } ?? "-")"
         case .connectResp(_, let reject, let bp, _, _, _, _):
             s += " reject=\(reject)"
             if let bp { s += " B=\(bp.b1)/\(bp.b2)/\(bp.b3)" }

@@ -121,6 +121,11 @@ public struct CalledPartyNumber: Sendable, Equatable {
         guard let first = c.first else { return CalledPartyNumber(typeAndPlan: 0, digits: "") }
         return CalledPartyNumber(typeAndPlan: first, digits: String(decoding: c.dropFirst(), as: UTF8.self))
     }
+    /// Q.931 type of number (octet 3 bits 7-5): 0 unknown, 1 international, 2 national, 3 network specific,
+    /// 4 subscriber, 6 abbreviated.
+    public var typeOfNumber: UInt8 { (typeAndPlan >> 4) & 0x07 }
+    /// Q.931 numbering plan (octet 3 bits 4-1): 0 unknown, 1 ISDN/telephony (E.164), 9 private.
+    public var numberingPlan: UInt8 { typeAndPlan & 0x0F }
 }
 
 /// Calling party number struct: type/plan octet + presentation/screening octet + digits.
@@ -133,6 +138,12 @@ public struct CallingPartyNumber: Sendable, Equatable {
         self.typeAndPlan = typeAndPlan; self.presentation = presentation; self.digits = digits
     }
     public var restricted: Bool { (presentation & 0x60) == 0x20 }
+    /// Q.931 presentation indicator (octet 3a bits 7-6): 0 allowed, 1 restricted, 2 not available (interworking),
+    /// 3 reserved.
+    public var presentationIndicator: UInt8 { (presentation >> 5) & 0x03 }
+    /// Q.931 type of number and numbering plan, as for the called party number.
+    public var typeOfNumber: UInt8 { (typeAndPlan >> 4) & 0x07 }
+    public var numberingPlan: UInt8 { typeAndPlan & 0x0F }
     public func encoded() -> [UInt8] { [typeAndPlan, presentation] + Array(digits.utf8) }
     /// Empty struct = number not signalled (nil).
     public static func decode(_ c: [UInt8]) -> CallingPartyNumber? {

@@ -266,7 +266,9 @@ public final class CapiSimulator: Sendable {
         let t = call.responseTimeout
         let offer = try await offerCall(
             controller: call.controller, cip: call.cip, calledNumber: call.calledNumber, callingNumber: call.callingNumber,
-            restricted: call.callingNumberRestricted, bc: [0x90, 0x90, 0xA3], hlc: [0x91, 0x84], timeout: t)
+            restricted: call.callingNumberRestricted, bc: [0x90, 0x90, 0xA3], hlc: [0x91, 0x84], timeout: t,
+            callingTypeAndPlan: call.callingTypeAndPlan, callingPresentation: call.callingPresentation,
+            calledTypeAndPlan: call.calledTypeAndPlan)
         let (listen, plci) = (offer.listen, offer.plci)
         let ncci = plci | 1 << 16
         var result = SimulatedCallResult(plci: plci, alerted: offer.alerted, rejectCode: offer.rejectCode, bProtocol: offer.bProtocol,
@@ -292,7 +294,8 @@ public final class CapiSimulator: Sendable {
     /// CONNECT_IND to a listening gateway, then its (ALERT_REQ and) CONNECT_RESP. A rejected call is cleared
     /// with DISCONNECT_IND as a controller does. Shared by fax and voice calls.
     func offerCall(controller: Int, cip: UInt16, calledNumber: String, callingNumber: String, restricted: Bool,
-                   bc: [UInt8], hlc: [UInt8], timeout t: Duration) async throws -> Offer {
+                   bc: [UInt8], hlc: [UInt8], timeout t: Duration, callingTypeAndPlan: UInt8 = 0x00,
+                   callingPresentation: UInt8? = nil, calledTypeAndPlan: UInt8 = 0x80) async throws -> Offer {
         guard let listen = state.withLock({ $0.listens[controller] }), listen.cipMask & (1 << UInt32(cip)) != 0 else {
             throw SimulatorError.notListening(controller: controller, cip: cip)
         }
@@ -302,8 +305,9 @@ public final class CapiSimulator: Sendable {
         }
         var since = cursor
         indicate(listen, .connectInd(
-            plci: plci, cip: cip, called: CalledPartyNumber(typeAndPlan: 0x80, digits: calledNumber),
-            calling: CallingPartyNumber(typeAndPlan: 0x21, presentation: restricted ? 0xA0 : 0x80, digits: callingNumber),
+            plci: plci, cip: cip, called: CalledPartyNumber(typeAndPlan: calledTypeAndPlan, digits: calledNumber),
+            calling: CallingPartyNumber(typeAndPlan: callingTypeAndPlan, presentation: callingPresentation ?? (restricted ? 0xA0 : 0x80),
+                                        digits: callingNumber),
             calledSubaddress: [], callingSubaddress: [], bc: bc, llc: [], hlc: hlc, additionalInfo: []))
         var answer = try await expectWithin("CONNECT_RESP", listen, since: since, timeout: t) { m in
             switch m.body {
@@ -378,6 +382,7 @@ public final class CapiSimulator: Sendable {
                 result.blocksSent += 1
                 result.bytesSent += end - offset
                 offset = end
+                if call.blockInterval > .zero { try await Task.sleep(for: call.blockInterval) }
                 continue
             }
             if dropAt != nil && offset >= sendLimit { break }

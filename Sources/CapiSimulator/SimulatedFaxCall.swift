@@ -35,6 +35,17 @@ public struct SimulatedFaxCall: Sendable {
     public var disconnectReason: UInt16
     /// How long to wait for each answer from the gateway (covers the gateway's ring delay).
     public var responseTimeout: Duration
+    /// Calling party number octet 3 (type of number, numbering plan) in CONNECT_IND: 0x00 unknown, 0x11 international,
+    /// 0x21 national, 0x41 subscriber (ISDN plan). Unknown by default: the digits are shown as given.
+    public var callingTypeAndPlan: UInt8 = 0x00
+    /// Octet 3a (presentation, screening): nil = 0x80 (allowed) or 0xA0 (restricted) from `callingNumberRestricted`;
+    /// 0xC0 = not available.
+    public var callingPresentation: UInt8? = nil
+    /// Called party number octet 3 (0x80 unknown, 0xC1 subscriber, 0xA1 national).
+    public var calledTypeAndPlan: UInt8 = 0x80
+    /// Pause after each DATA_B3_IND, to pace the document like a real line (14400 bit/s ≈ 1.1 s per 2048 bytes)
+    /// so a test can act while the call is in progress. Zero = as fast as the gateway answers.
+    public var blockInterval: Duration = .zero
 
     public init(controller: Int = 1, from callingNumber: String, to calledNumber: String, document: [UInt8],
                 callingNumberRestricted: Bool = false, cip: UInt16 = 17, rate: UInt16 = 14400, fine: Bool = true,

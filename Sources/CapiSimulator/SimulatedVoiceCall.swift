@@ -28,6 +28,14 @@ public struct SimulatedVoiceCall: Sendable {
     public var responseTimeout: Duration
     /// Safety limit in call time.
     public var maxCallSeconds: Double
+    /// Calling party number octet 3 (type of number, numbering plan) in CONNECT_IND: 0x00 unknown, 0x11 international,
+    /// 0x21 national, 0x41 subscriber (ISDN plan). Unknown by default: the digits are shown as given.
+    public var callingTypeAndPlan: UInt8 = 0x00
+    /// Octet 3a (presentation, screening): nil = 0x80 (allowed) or 0xA0 (restricted) from `callingNumberRestricted`;
+    /// 0xC0 = not available.
+    public var callingPresentation: UInt8? = nil
+    /// Called party number octet 3 (0x80 unknown, 0xC1 subscriber, 0xA1 national).
+    public var calledTypeAndPlan: UInt8 = 0x80
 
     public struct DTMF: Sendable, Equatable {
         public var at: Double
@@ -72,7 +80,9 @@ extension CapiSimulator {
         let t = call.responseTimeout
         let offer = try await offerCall(
             controller: call.controller, cip: call.cip, calledNumber: call.calledNumber, callingNumber: call.callingNumber,
-            restricted: call.callingNumberRestricted, bc: [0x80, 0x90, 0xA3], hlc: [0x91, 0x81], timeout: t)
+            restricted: call.callingNumberRestricted, bc: [0x80, 0x90, 0xA3], hlc: [0x91, 0x81], timeout: t,
+            callingTypeAndPlan: call.callingTypeAndPlan, callingPresentation: call.callingPresentation,
+            calledTypeAndPlan: call.calledTypeAndPlan)
         let (listen, plci) = (offer.listen, offer.plci)
         let ncci = plci | 1 << 16
         var result = SimulatedVoiceCallResult(plci: plci)

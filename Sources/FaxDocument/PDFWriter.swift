@@ -2,7 +2,18 @@
 // as a CCITTFaxDecode image, so the PDF shows exactly the received pixels and stays about as small as the fax.
 
 public enum PDFWriter {
-    public static func write(_ pages: [FaxPage], title: String?) -> [UInt8] {
+    /// The page box of each PDF page.
+    public enum PageSize: String, Sendable, CaseIterable {
+        /// The fax's physical size: 1728 dots at 204 dpi are 215 mm, a little wider than A4 (609.9 × 842 pt).
+        case exact
+        /// A4 (595.28 × 841.89 pt): the page scaled to fit, aspect kept, top edge at the top, so printing at
+        /// 100 % on A4 cuts nothing off.
+        case a4
+    }
+
+    static let a4Width = 595.27559055, a4Height = 841.88976378
+
+    public static func write(_ pages: [FaxPage], title: String?, pageSize: PageSize = .exact) -> [UInt8] {
         var pdf = PDFBuilder()
         pdf.append("%PDF-1.4\n%\u{E2}\u{E3}\u{CF}\u{D3}\n")
         let catalog = 1, pagesObject = 2, info = 3
@@ -18,22 +29,31 @@ public enum PDFWriter {
         pdf.append(infoDict + " >>\nendobj\n")
 
         for (index, page) in pages.enumerated() {
-            let pageObject = pageObjects[index], content = pageObject + 1, image = pageObject + 2
+            let pageObject = pageObjects[index], content = pageObject + 1, imageObject = pageObject + 2
             // Drawn at its physical size: 204 dpi across, 98 or 196 lpi down, so normal-resolution pages keep their aspect.
             let (w, h) = page.sizeInPoints
-            let wText = number(w), hText = number(h)
+            let box: (w: Double, h: Double), image: (x: Double, y: Double, w: Double, h: Double)
+            switch pageSize {
+            case .exact:
+                box = (w, h); image = (0, 0, w, h)
+            case .a4:
+                // One scale for both axes keeps the aspect; the smaller one makes long pages fit too.
+                let scale = min(a4Width / w, a4Height / h)
+                let (sw, sh) = (w * scale, h * scale)
+                box = (a4Width, a4Height); image = ((a4Width - sw) / 2, a4Height - sh, sw, sh)
+            }
             pdf.begin(pageObject)
             pdf.append(
-                "<< /Type /Page /Parent \(pagesObject) 0 R /MediaBox [0 0 \(wText) \(hText)]"
-                    + " /Resources << /XObject << /Im0 \(image) 0 R >> >> /Contents \(content) 0 R >>\nendobj\n")
-            let drawing = "q \(wText) 0 0 \(hText) 0 0 cm /Im0 Do Q\n"
+                "<< /Type /Page /Parent \(pagesObject) 0 R /MediaBox [0 0 \(number(box.w)) \(number(box.h))]"
+                    + " /Resources << /XObject << /Im0 \(imageObject) 0 R >> >> /Contents \(content) 0 R >>\nendobj\n")
+            let drawing = "q \(number(image.w)) 0 0 \(number(image.h)) \(number(image.x)) \(number(image.y)) cm /Im0 Do Q\n"
             pdf.begin(content)
             pdf.append("<< /Length \(drawing.utf8.count) >>\nstream\n\(drawing)endstream\nendobj\n")
 
             // K 0 = pure 1-D (MH); EncodedByteAlign because every SFF line starts on a byte boundary;
             // no EOLs. BlackIs1 false: the decoder yields 0 for black, which DeviceGray shows as black.
             let data = msbFirstCodes(page)
-            pdf.begin(image)
+            pdf.begin(imageObject)
             pdf.append(
                 "<< /Type /XObject /Subtype /Image /Width \(page.width) /Height \(page.height)"
                     + " /ColorSpace /DeviceGray /BitsPerComponent 1 /Filter /CCITTFaxDecode"

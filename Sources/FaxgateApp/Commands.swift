@@ -93,7 +93,7 @@ struct Journal: AsyncParsableCommand {
         let storage = try PluginRegistry.storage(config, readOnly: true)
         let calls = try await storage.recentCalls(limit: limit)
         if json { return try TextOutput.printJSONLines(calls) }
-        print(JournalTable.render(calls))
+        print(JournalTable.render(calls, numbers: PartyNumberFormat(line: config.outgoing.line)))
     }
 }
 
@@ -109,7 +109,10 @@ struct Show: AsyncParsableCommand {
             FileHandle.standardError.write(Data("no call #\(id)\n".utf8))
             throw ExitCode(1)
         }
-        print(JournalTable.render([call]))
+        let numbers = PartyNumberFormat(line: config.outgoing.line)
+        print(JournalTable.render([call], numbers: numbers))
+        print("")
+        for line in JournalTable.details(call, numbers: numbers) { print(line) }
         print("")
         for event in try await storage.events(callID: id) {
             print("\(JournalTable.time(event.at))  \(event.text)")
@@ -135,11 +138,38 @@ enum JournalTable {
         return f.string(from: d)
     }
 
-    static func render(_ calls: [CallRecord]) -> String {
+    /// A number for the table: E.164 grouped when its type tells, as received otherwise; never a withheld one.
+    static func number(_ n: PartyNumber?, _ numbers: PartyNumberFormat) -> String {
+        guard let n else { return "-" }
+        switch n.presentation {
+        case .restricted: return "withheld"
+        case .unavailable: return "unavailable"
+        case .allowed: break
+        }
+        let shown = numbers.international(n) ?? PartyNumberFormat.cleaned(n.digits)
+        return shown.isEmpty ? "-" : shown
+    }
+
+    /// `show`: the numbers in both forms and the typed facts of the call.
+    static func details(_ c: CallRecord, numbers: PartyNumberFormat) -> [String] {
+        func typed(_ n: PartyNumber?) -> String {
+            guard let n, n.presentation == .allowed, !n.digits.isEmpty else { return number(n, numbers) }
+            return numbers.text(n, language: "en") + " (type \(n.type.rawValue))"
+        }
+        return [
+            "caller:      \(typed(c.caller))",
+            "called:      \(typed(c.called))",
+            "presentation: \(c.callingPresentation?.rawValue ?? "-")",
+            "ecm:         \(c.ecm.map { $0 ? "yes" : "no" } ?? "unknown")",
+            "end cause:   \(c.endCause?.rawValue ?? "-")",
+        ]
+    }
+
+    static func render(_ calls: [CallRecord], numbers: PartyNumberFormat = PartyNumberFormat(line: LineConfig())) -> String {
         var rows = [["ID", "STARTED", "DIR", "CALLER", "CALLED", "EXTENSION", "PAGES", "OUTCOME", "STATE", "REASON"]]
         for c in calls {
             rows.append([
-                "\(c.id ?? 0)", time(c.startedAt), c.direction == .incoming ? "in" : "out", c.callingNumber ?? "-", c.calledNumber,
+                "\(c.id ?? 0)", time(c.startedAt), c.direction == .incoming ? "in" : "out", number(c.caller, numbers), number(c.called, numbers),
                 c.extensionName ?? "-", c.pages.map(String.init) ?? "-", c.outcome?.rawValue ?? "-", c.state.rawValue,
                 c.reasonText ?? "",
             ])

@@ -20,12 +20,20 @@ struct CapiSim: AsyncParsableCommand {
     @Option(help: "Remote station id reported in the NCPI.") var stationID: String = "+49 30 1234567"
     @Option(help: "Bit rate reported in the NCPI.") var rate: UInt16 = 14400
     @Flag(help: "Report normal (98 lpi) resolution instead of fine.") var normalResolution = false
+    @Option(help: "Type of the calling number in CONNECT_IND: unknown, international, national, subscriber.")
+    var callingType: String = "unknown"
+    @Option(help: "Presentation of the calling number: allowed, restricted (CLIR), unavailable.")
+    var presentation: String = "allowed"
     @Option(help: "Seconds to wait for a gateway's LISTEN_REQ.") var waitListen: Int = 30
     @Flag(help: "Keep serving after the calls until interrupted.") var keepRunning = false
     @Flag(help: "Print every message exchanged.") var verbose = false
     @Option(name: .customLong("answer"), help: "NUMBER[:BEHAVIOUR,…] — how outgoing calls to NUMBER are answered (repeatable).")
     var answers: [String] = []
     @Option(help: "Write the document of every outgoing call to this directory (<n>-<number>.sff).") var saveReceived: String?
+
+    /// Q.931 octet 3 (ISDN numbering plan) and 3a values for the calling party number.
+    static let typeOctets: [String: UInt8] = ["unknown": 0x00, "international": 0x11, "national": 0x21, "subscriber": 0x41]
+    static let presentationOctets: [String: UInt8] = ["allowed": 0x80, "restricted": 0xA0, "unavailable": 0xC0]
 
     static func behaviours(_ spec: String) throws -> (String, [OutgoingBehaviour]) {
         let parts = spec.split(separator: ":", maxSplits: 1).map(String.init)
@@ -57,6 +65,8 @@ struct CapiSim: AsyncParsableCommand {
             throw ValidationError("--call \(c): expected FROM:TO:FILE")
         }
         for a in answers { _ = try Self.behaviours(a) }
+        guard Self.typeOctets[callingType] != nil else { throw ValidationError("--calling-type: unknown, international, national or subscriber") }
+        guard Self.presentationOctets[presentation] != nil else { throw ValidationError("--presentation: allowed, restricted or unavailable") }
     }
 
     func run() async throws {
@@ -96,8 +106,10 @@ struct CapiSim: AsyncParsableCommand {
         for spec in calls {
             let parts = spec.split(separator: ":", maxSplits: 2).map(String.init)
             let document = try [UInt8](Data(contentsOf: URL(fileURLWithPath: parts[2])))
-            let call = SimulatedFaxCall(from: parts[0], to: parts[1], document: document, rate: rate,
+            var call = SimulatedFaxCall(from: parts[0], to: parts[1], document: document, rate: rate,
                                         fine: !normalResolution, remoteStationID: stationID)
+            call.callingTypeAndPlan = Self.typeOctets[callingType] ?? 0
+            call.callingPresentation = Self.presentationOctets[presentation]
             do {
                 let r = try await sim.placeFaxCall(call)
                 if r.accepted {

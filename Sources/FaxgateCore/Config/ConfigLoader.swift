@@ -166,7 +166,7 @@ public enum ConfigLoader {
         "mail": .mapping(["from": .leaf, "envelope_from": .leaf, "admin_address": .leaf]),
         "extensions": .list(.mapping([
             "name": .leaf, "numbers": .leaf, "email": .leaf, "formats": .leaf, "language": .leaf,
-            "station_id": .leaf, "headline": .leaf, "fine": .leaf, "ring_delay_seconds": .leaf,
+            "station_id": .leaf, "headline": .leaf, "fine": .leaf, "ring_delay_seconds": .leaf, "pdf_page_size": .leaf,
             "senders": .mapping([
                 "allow": .leaf, "require_authentication": .leaf, "trusted_authserv_id": .leaf, "secret": .leaf,
                 "calling_number": .leaf, "hide_calling_number": .leaf, "allow_international": .leaf, "cover_page": .leaf,

@@ -76,6 +76,9 @@ enum ConfigValidator {
             }
             if ext.formats.isEmpty { problem(base + [.key("formats")], "needs at least one format") }
             if Extension.Language(rawValue: ext.language) == nil { problem(base + [.key("language")], "must be de or en") }
+            if Extension.PDFPageSize(rawValue: ext.pdfPageSize.lowercased()) == nil {
+                problem(base + [.key("pdf_page_size")], "must be a4 or exact")
+            }
             if let sid = ext.stationID {
                 if sid.count > 20 || !sid.allSatisfy({ $0.isASCIIDigit || $0 == "+" || $0 == " " }) {
                     problem(base + [.key("station_id")], "a station id has at most 20 characters: digits, + and spaces")

@@ -177,10 +177,13 @@ public struct ExtensionConfig: Sendable, Codable, Equatable {
     public var senders: SenderConfig = SenderConfig()
     /// Voice calls to this extension's numbers (VoicemailConfiguration.swift); nil = not taken.
     public var voicemail: VoicemailConfig?
+    /// Page size of received faxes as PDF: "a4" (default: scaled to fit A4, prints at 100 % without cut edges)
+    /// or "exact" (the fax's physical size, 215 mm wide).
+    public var pdfPageSize: String = "a4"
 
     enum CodingKeys: String, CodingKey {
         case name, numbers, email, formats, language, stationID = "station_id", headline, fine
-        case ringDelaySeconds = "ring_delay_seconds", senders, voicemail
+        case ringDelaySeconds = "ring_delay_seconds", senders, voicemail, pdfPageSize = "pdf_page_size"
     }
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -197,5 +200,6 @@ public struct ExtensionConfig: Sendable, Codable, Equatable {
         ringDelaySeconds = try c.decodeIfPresent(Int.self, forKey: .ringDelaySeconds) ?? 0
         senders = try c.decodeIfPresent(SenderConfig.self, forKey: .senders) ?? SenderConfig()
         voicemail = try c.decodeIfPresent(VoicemailConfig.self, forKey: .voicemail)
+        pdfPageSize = try c.decodeIfPresent(String.self, forKey: .pdfPageSize) ?? pdfPageSize
     }
 }

@@ -30,6 +30,24 @@ public struct CallRecord: Sendable, Equatable, Codable {
         case rejected      // not answered on purpose
     }
 
+    /// How a call ended, beyond the transport's codes. Decisions after a restart read this, never `reasonText`.
+    public enum EndCause: String, Sendable, Codable, CaseIterable {
+        /// Ended through the protocol; `reason`/`reasonB3` hold the codes.
+        case cleared
+        /// The transport lost the line or controller, or stopped, before the call ended by itself.
+        case lineLost = "line_lost"
+        /// The gateway stopped during the call (crash, power cut); found at the next start.
+        case interrupted
+        /// Voice: the caller hung up, the maximum length was reached, silence, or '#'.
+        case hangUp = "hang_up"
+        case maxLength = "max_length"
+        case silence
+        case dtmfHash = "dtmf_hash"
+
+        /// The call did not run to its own end: what arrived may be incomplete.
+        public var isInterruption: Bool { self == .lineLost || self == .interrupted }
+    }
+
     public var id: Int64?
     public var direction: Direction
     public var kind: Kind
@@ -52,6 +70,14 @@ public struct CallRecord: Sendable, Equatable, Codable {
     /// What went wrong beyond the codes, in words (conversion problems, interrupted by restart …).
     public var detail: String?
     public var mailMessageID: String?
+    /// Type of the calling number; nil for rows written before it was recorded (treated as unknown).
+    public var callingNumberType: PartyNumber.NumberType?
+    public var calledNumberType: PartyNumber.NumberType?
+    /// Presentation of the calling number. A withheld number (restricted) is never stored in `callingNumber`.
+    public var callingPresentation: PartyNumber.Presentation?
+    /// Error correction mode used, when the transport reported it.
+    public var ecm: Bool?
+    public var endCause: EndCause?
 
     public init(direction: Direction = .incoming, kind: Kind = .fax, state: State, startedAt: Date = Date(),
                 callingNumber: String?, calledNumber: String, extensionName: String? = nil) {
@@ -60,6 +86,25 @@ public struct CallRecord: Sendable, Equatable, Codable {
     }
 
     public var durationSeconds: Double? { endedAt.map { $0.timeIntervalSince(startedAt) } }
+
+    /// The caller as signalled (withheld: no digits, presentation restricted); nil when nothing was signalled.
+    public var caller: PartyNumber? {
+        let presentation = callingPresentation ?? .allowed
+        if callingNumber == nil && presentation == .allowed { return nil }
+        return PartyNumber(digits: callingNumber ?? "", type: callingNumberType ?? .unknown, presentation: presentation)
+    }
+
+    public var called: PartyNumber { PartyNumber(digits: calledNumber, type: calledNumberType ?? .unknown) }
+
+    /// Takes the numbers of an incoming call; a withheld caller's digits are not kept.
+    public mutating func setNumbers(of call: IncomingCall) {
+        let presentation = call.caller?.presentation ?? .allowed
+        callingNumber = presentation == .allowed ? call.callingNumber : nil
+        callingNumberType = call.caller.map(\.type)
+        callingPresentation = call.caller?.presentation
+        calledNumber = call.called.digits
+        calledNumberType = call.called.type
+    }
 }
 
 /// A document derived from a call (the PDF that was mailed, the TIFF …), kept in storage.

@@ -2,6 +2,8 @@
 public struct Extension: Sendable, Equatable {
     public enum Format: String, Sendable, CaseIterable { case pdf, tiff }
     public enum Language: String, Sendable, CaseIterable { case de, en }
+    /// PDF page box for received faxes: scaled to A4, or the fax's physical size.
+    public enum PDFPageSize: String, Sendable, CaseIterable { case a4, exact }
 
     public var name: String
     public var numbers: [NumberPattern]
@@ -14,6 +16,7 @@ public struct Extension: Sendable, Equatable {
     public var ringDelaySeconds: Int
     /// Voicemail for voice calls; nil = voice calls are left to other devices.
     public var voicemail: Voicemail?
+    public var pdfPageSize: PDFPageSize = .a4
 
     public init(name: String, numbers: [NumberPattern], recipients: [String], formats: [Format] = [.pdf],
                 language: Language = .de, stationID: String = "", headline: String = "", fine: Bool = true,
@@ -30,6 +33,7 @@ public struct Extension: Sendable, Equatable {
             language: Language(rawValue: c.language) ?? .de, stationID: c.stationID ?? "", headline: c.headline ?? "",
             fine: c.fine, ringDelaySeconds: c.ringDelaySeconds)
         voicemail = c.voicemail.flatMap { $0.enabled ? Voicemail($0) : nil }
+        pdfPageSize = PDFPageSize(rawValue: c.pdfPageSize.lowercased()) ?? .a4
     }
 }
 

@@ -24,6 +24,9 @@ public struct ReceptionMail: Sendable {
         public var reasonText: String?
         /// Decoder findings (bad lines, truncated page …).
         public var problems: [String]
+        /// The numbers with type and presentation; when set they win over `callingNumber`/`calledNumber`.
+        public var caller: PartyNumber?
+        public var called: PartyNumber?
         public init(callID: Int64, callingNumber: String?, callingNumberRestricted: Bool = false, calledNumber: String,
                     extensionName: String, remoteStationID: String?, pages: Int, fine: Bool?, bitRate: Int?, ecm: Bool? = nil,
                     startedAt: Date, duration: TimeInterval?, outcome: CallRecord.Outcome, reasonText: String?, problems: [String]) {
@@ -36,9 +39,11 @@ public struct ReceptionMail: Sendable {
 
     public var language: Extension.Language
     public var timeZone: TimeZone
+    /// Renders numbers with the line's country code and prefixes.
+    public var numbers: PartyNumberFormat
 
-    public init(language: Extension.Language, timeZone: TimeZone = .current) {
-        self.language = language; self.timeZone = timeZone
+    public init(language: Extension.Language, timeZone: TimeZone = .current, numbers: PartyNumberFormat = PartyNumberFormat(line: LineConfig())) {
+        self.language = language; self.timeZone = timeZone; self.numbers = numbers
     }
 
     public func subject(_ f: Facts) -> String {
@@ -72,7 +77,7 @@ public struct ReceptionMail: Sendable {
         let rows: [(String, String, String)] = [
             ("Absender (Rufnummer)", "Caller", caller(f)),
             ("Kennung der Gegenstelle", "Remote station id", f.remoteStationID.flatMap { $0.isEmpty ? nil : $0 } ?? (de ? "keine" : "none")),
-            ("Angerufen", "Called", "\(f.calledNumber) (\(f.extensionName))"),
+            ("Angerufen", "Called", "\(numbers.text(f.called ?? PartyNumber(digits: f.calledNumber), language: language.rawValue)) (\(f.extensionName))"),
             ("Seiten", "Pages", "\(f.pages)"),
             ("Auflösung", "Resolution", resolution(f.fine)),
             ("Übertragungsrate", "Signalling rate", f.bitRate.map { "\($0) bit/s" } ?? (de ? "unbekannt" : "unknown")),
@@ -99,9 +104,14 @@ public struct ReceptionMail: Sendable {
     }
 
     func caller(_ f: Facts) -> String {
-        if f.callingNumberRestricted { return language == .de ? "unterdrückte Nummer" : "withheld number" }
-        guard let n = f.callingNumber, !n.isEmpty else { return language == .de ? "unbekannt" : "unknown" }
-        return n
+        numbers.text(Self.party(f.caller, f.callingNumber, restricted: f.callingNumberRestricted), language: language.rawValue)
+    }
+
+    /// The caller from the typed value, or from the plain fields (unknown type); withheld wins either way.
+    static func party(_ typed: PartyNumber?, _ digits: String?, restricted: Bool) -> PartyNumber? {
+        if restricted || typed?.presentation == .restricted { return PartyNumber(digits: "", presentation: .restricted) }
+        if let typed { return typed }
+        return digits.map { PartyNumber(digits: $0) }
     }
 
     func resolution(_ fine: Bool?) -> String {
@@ -142,7 +152,7 @@ public struct ReceptionMail: Sendable {
         let f2 = DateFormatter()
         f2.timeZone = timeZone
         f2.dateFormat = "yyyyMMdd-HHmmss"
-        let digits = f.callingNumberRestricted ? "" : (f.callingNumber ?? "").filter { $0.isNumber || $0 == "+" }
+        let digits = numbers.fileNamePart(Self.party(f.caller, f.callingNumber, restricted: f.callingNumberRestricted))
         return "fax-\(f2.string(from: f.startedAt))" + (digits.isEmpty ? "" : "-\(digits)")
     }
 }

@@ -19,10 +19,13 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
         public var rejectUnknownNumbers: Bool
         /// 3.1 kHz audio calls to extensions without voicemail are answered as fax (capi.answer_audio_as_fax).
         public var answerAudioAsFax: Bool
+        /// How caller and called numbers are written (the line's country code, area code and prefixes).
+        public var numbers: PartyNumberFormat
         public init(spoolDirectory: String, from: MailAddress, envelopeFrom: String, hostname: String, rejectUnknownNumbers: Bool = true,
-                    answerAudioAsFax: Bool = true) {
+                    answerAudioAsFax: Bool = true, line: LineConfig = LineConfig()) {
             self.spoolDirectory = spoolDirectory; self.from = from; self.envelopeFrom = envelopeFrom
             self.hostname = hostname; self.rejectUnknownNumbers = rejectUnknownNumbers; self.answerAudioAsFax = answerAudioAsFax
+            self.numbers = PartyNumberFormat(line: line)
         }
     }
 
@@ -33,11 +36,8 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
     let logger: Logger
     private let work: AsyncStream<Int64>
     let workContinuation: AsyncStream<Int64>.Continuation
-    /// Per call, what only the transport knew at the start (CLIR is not a journal column).
-    var restricted: [Int64: Bool] = [:]
     /// Greetings (with beep) in line format, per extension with voicemail; converted once here at start.
     let greetings: [String: [UInt8]]
-    private var ecm: [Int64: Bool] = [:]
 
     public var incomingDirectory: String { settings.spoolDirectory + "/incoming" }
 
@@ -56,13 +56,17 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
         switch match {
         case .number(let e), .catchAll(let e): ext = e
         case .none:
-            var record = CallRecord(state: .rejected, callingNumber: call.callingNumber, calledNumber: call.calledNumber)
+            var record = CallRecord(state: .rejected, callingNumber: nil, calledNumber: call.calledNumber)
+            record.setNumbers(of: call)
             record.outcome = .rejected
             record.endedAt = Date()
             record.reasonText = "no extension for called number \(call.calledNumber)"
-            let saved = try? await storage.insertCall(record, event: "rejected: no extension for this number")
+            var saved: CallRecord?
+            do { saved = try await storage.insertCall(record, event: "rejected: no extension for this number") } catch {
+                logger.error("cannot journal a rejected call: \(error)")
+            }
             logger.notice("call rejected: no extension for called number \(call.calledNumber)",
-                          metadata: ["call": "\(saved?.id ?? 0)", "caller": "\(call.callingNumber ?? "-")"])
+                          metadata: ["call": "\(saved?.id ?? 0)", "caller": "\(Self.logCaller(call))"])
             return settings.rejectUnknownNumbers ? .reject(.unallocatedNumber) : .ignore
         }
         if call.service == .voice || call.service == .audio, let voicemail = ext.voicemail {
@@ -86,12 +90,20 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
     }
 
     public func faxConnected(receptionID: Int64, info: FaxSessionInfo) async {
-        guard var record = try? await storage.call(id: receptionID) else { return }
+        let loaded: CallRecord?
+        do { loaded = try await storage.call(id: receptionID) } catch {
+            logger.error("cannot read the call to record its fax session: \(error)", metadata: ["call": "\(receptionID)"])
+            return
+        }
+        guard var record = loaded else { return }
         record.remoteStationID = info.remoteStationID
         record.bitRate = info.bitRate
         record.fine = info.fine
-        if let e = info.ecm { ecm[receptionID] = e }
-        try? await storage.updateCall(record, event: "fax session up: \(info.bitRate ?? 0) bit/s")
+        if let e = info.ecm { record.ecm = e }
+        do { try await storage.updateCall(record, event: "fax session up: \(info.bitRate ?? 0) bit/s") } catch {
+            // The end of the call records the session again; only this event is missing.
+            logger.error("cannot record the fax session: \(error)", metadata: ["call": "\(receptionID)"])
+        }
         logger.info("fax session up", metadata: ["call": "\(receptionID)", "rate": "\(info.bitRate ?? 0)",
                                                  "tsi": "\(info.remoteStationID ?? "")"])
     }
@@ -106,6 +118,8 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
             if let sid = end.session.remoteStationID, !sid.isEmpty { record.remoteStationID = sid }
             if let rate = end.session.bitRate { record.bitRate = rate }
             if let fine = end.session.fine { record.fine = fine }
+            if let e = end.session.ecm { record.ecm = e }
+            record.endCause = end.cause
             record.pages = end.session.pages
             record.outcome = end.succeeded ? .complete : .partial  // refined after decoding
             record.state = .received
@@ -129,6 +143,7 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
                 r.state = .received
                 r.endedAt = r.endedAt ?? Date()
                 r.reasonText = r.reasonText ?? "reception interrupted (gateway stopped during the call)"
+                r.endCause = .interrupted
                 r.outcome = .partial
                 try await storage.updateCall(r, event: "found interrupted at start; processing what arrived")
             }
@@ -166,38 +181,45 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
                     let document = try SFFReader.read(bytes)
                     pages = document.pages
                     // Many writers omit the end marker; the pages are complete, so it is no problem to report.
-                    problems += document.problems.filter { $0 != .missingEndMarker }.map { "\($0)" }
+                    problems += document.problems.filter { $0 != .missingEndMarker }.map { $0.text(ext.language.rawValue) }
                 } catch {
-                    problems.append((ext.language == .de ? "Das empfangene Dokument ist nicht lesbar: " : "The received document is unreadable: ") + "\(error)")
+                    problems.append((ext.language == .de ? "Das empfangene Dokument ist nicht lesbar: " : "The received document is unreadable: ")
+                                    + ((error as? SFFError)?.text(ext.language.rawValue) ?? (ext.language == .de ? "unbekannter Fehler" : "\(error)")))
                 }
             }
-            let transportOK = record.reasonB3 == 0 && [0, 0x3400, 0x3490].contains(record.reason ?? 0) && record.reasonText?.contains("interrupted") != true
+            let transportOK = record.reasonB3 == 0 && [0, 0x3400, 0x3490].contains(record.reason ?? 0) && record.endCause?.isInterruption != true
             let outcome: CallRecord.Outcome = pages.isEmpty ? .failed : (transportOK && problems.isEmpty ? .complete : .partial)
             record.outcome = outcome
             record.pages = pages.count
             if record.fine == nil, let first = pages.first { record.fine = first.resolution == .fine }
             record.detail = problems.isEmpty ? nil : problems.joined(separator: "; ")
 
-            let facts = ReceptionMail.Facts(
-                callID: id, callingNumber: record.callingNumber, callingNumberRestricted: restricted[id] ?? false,
+            var facts = ReceptionMail.Facts(
+                callID: id, callingNumber: record.callingNumber, callingNumberRestricted: record.callingPresentation == .restricted,
                 calledNumber: record.calledNumber, extensionName: ext.name, remoteStationID: record.remoteStationID,
-                pages: pages.count, fine: record.fine, bitRate: record.bitRate, ecm: ecm[id], startedAt: record.startedAt,
+                pages: pages.count, fine: record.fine, bitRate: record.bitRate, ecm: record.ecm, startedAt: record.startedAt,
                 duration: record.durationSeconds, outcome: outcome,
                 reasonText: transportOK ? (problems.isEmpty ? nil : problems.first) : record.reasonText, problems: problems)
-            let composer = ReceptionMail(language: ext.language)
+            facts.caller = record.caller
+            facts.called = record.called
+            let composer = ReceptionMail(language: ext.language, numbers: settings.numbers)
             let stem = composer.attachmentStem(facts)
             var attachments: [MailAttachment] = []
             if !pages.isEmpty {
                 for format in ext.formats {
                     switch format {
                     case .pdf:
-                        let pdf = PDFWriter.write(pages, title: composer.subject(facts))
+                        let pdf = PDFWriter.write(pages, title: composer.subject(facts),
+                                                  pageSize: ext.pdfPageSize == .a4 ? .a4 : .exact)
                         attachments.append(MailAttachment(filename: "\(stem).pdf", contentType: "application/pdf", data: pdf))
                     case .tiff:
                         let tmp = "\(settings.spoolDirectory)/incoming/.\(id).tiff"
                         try TIFFWriter.write(pages, to: tmp, compression: .g4)
                         let tiff = try [UInt8](Data(contentsOf: URL(fileURLWithPath: tmp)))
-                        try? FileManager.default.removeItem(atPath: tmp)
+                        do { try FileManager.default.removeItem(atPath: tmp) } catch {
+                            // Not fatal: retention finds ".<id>.tiff" with the call (SpoolFiles.derivedFiles).
+                            logger.error("cannot remove the conversion temporary \(tmp): \(error)", metadata: ["call": "\(id)"])
+                        }
                         // RFC 3949 profile hint so fax-aware clients know what they got.
                         attachments.append(MailAttachment(filename: "\(stem).tif", contentType: "image/tiff; application=faxbw", data: tiff))
                     }
@@ -207,7 +229,7 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
                                                                  filename: a.filename, bytes: a.data))
                 }
             }
-            let messageID = try await queueMail(to: ext, callID: id, context: "fax-message", subject: composer.subject(facts),
+            let messageID = try await queueMail(to: ext, callID: id, startedAt: record.startedAt, context: "fax-message", subject: composer.subject(facts),
                                                 body: composer.body(facts), attachments: attachments)
             record.state = .mailQueued
             record.mailMessageID = messageID
@@ -215,8 +237,6 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
             logger.info("reception converted and queued for mail", metadata: [
                 "call": "\(id)", "outcome": "\(outcome.rawValue)", "pages": "\(pages.count)",
             ])
-            restricted[id] = nil
-            ecm[id] = nil
         } catch {
             logger.error("processing failed, will retry on next start: \(error)", metadata: ["call": "\(id)"])
         }
@@ -225,41 +245,64 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
     /// Journal row, spool file and log line for a call we answer; the one way a reception starts.
     func startReception(_ call: IncomingCall, ext: Extension, kind: CallRecord.Kind, fileExtension: String,
                         event: String) async throws -> (id: Int64, spool: ReceptionSpoolFile) {
-        var record = CallRecord(kind: kind, state: .receiving, callingNumber: call.callingNumber, calledNumber: call.calledNumber,
+        var record = CallRecord(kind: kind, state: .receiving, callingNumber: nil, calledNumber: call.calledNumber,
                                 extensionName: ext.name)
+        // Numbers with type and presentation go into the row now: a call finished after a restart is mailed from it.
+        record.setNumbers(of: call)
         record = try await storage.insertCall(record, event: event)
         let id = record.id!
         let path = "\(incomingDirectory)/\(id).\(fileExtension)"
         let spool = try ReceptionSpoolFile(path: path)
         record.spoolPath = path
         try await storage.updateCall(record, event: "spooling to \(path)")
-        restricted[id] = call.callingNumberRestricted
         logger.info("answering \(kind == .fax ? "fax" : "voice") call", metadata: [
-            "call": "\(id)", "extension": "\(ext.name)", "caller": "\(call.callingNumber ?? "-")", "called": "\(call.calledNumber)",
+            "call": "\(id)", "extension": "\(ext.name)", "caller": "\(Self.logCaller(call))", "called": "\(call.calledNumber)",
         ])
         return (id, spool)
     }
 
     /// Puts the mail for one call into the durable outbox, to the extension's recipients; returns its Message-ID.
     /// - Parameter context: RFC 3458 Message-Context ("fax-message", "voice-message").
-    func queueMail(to ext: Extension, callID: Int64, context: String, subject: String, body: String,
+    func queueMail(to ext: Extension, callID: Int64, startedAt: Date? = nil, context: String, subject: String, body: String,
                    attachments: [MailAttachment]) async throws -> String {
-        let messageID = MailMessage.makeMessageID(domain: settings.hostname)
+        // Both ids derive from the call: converting again after a crash (row still 'received') queues the same
+        // outbox id, which the outbox takes as already queued or sent — one mail per call, never two.
+        // The call's start time is part of both, so a database recreated from empty (ids from 1 again) never
+        // meets the sent marker of an earlier call with the same id.
+        let outboxID = Self.outboxID(callID: callID, startedAt: startedAt)
+        let messageID = "<faxgate.\(outboxID)@\(settings.hostname)>"
         let message = MailMessage(
             from: settings.from, to: ext.recipients.map { MailAddress($0) }, cc: [], subject: subject, date: Date(),
             messageID: messageID,
             extraHeaders: [("Auto-Submitted", "auto-generated"), ("Message-Context", context), ("X-Faxgate-Reference", "\(callID)")],
             textBody: body, attachments: attachments)
         _ = try await outbox.enqueue(message: message.render(), envelopeFrom: settings.envelopeFrom, recipients: ext.recipients,
-                                     callID: callID)
+                                     callID: callID, id: outboxID)
+        TestCrashPoint.reached("mail-queued")
         return messageID
+    }
+
+    /// The caller for a log line: a withheld number is not logged, not even redacted.
+    static func logCaller(_ call: IncomingCall) -> String {
+        call.callingNumberRestricted ? "withheld" : PartyNumberFormat.cleaned(call.callingNumber ?? "-")
+    }
+
+    /// The outbox id of a call's mail (fax or voice message): one per call. Letters for the time, so log
+    /// redaction does not take it for a phone number.
+    public static func outboxID(callID: Int64, startedAt: Date?) -> String {
+        "call-\(callID)" + (startedAt.map { "-" + Outbox.letterStamp(UInt64(max(0, $0.timeIntervalSince1970))) } ?? "")
     }
 
     /// Called by the outbox when the SMTP server accepted (or finally refused) a reception's mail.
     public func mailResult(callID: Int64, delivered: Bool, detail: String) async {
-        guard var record = try? await storage.call(id: callID) else { return }
-        record.state = delivered ? .mailed : .mailFailed
-        if !delivered { record.detail = [record.detail, "mail: \(detail)"].compactMap { $0 }.joined(separator: "; ") }
-        try? await storage.updateCall(record, event: delivered ? "mail accepted by SMTP server" : "mail undeliverable: \(detail)")
+        do {
+            guard var record = try await storage.call(id: callID) else { return }
+            record.state = delivered ? .mailed : .mailFailed
+            if !delivered { record.detail = [record.detail, "mail: \(detail)"].compactMap { $0 }.joined(separator: "; ") }
+            try await storage.updateCall(record, event: delivered ? "mail accepted by SMTP server" : "mail undeliverable: \(detail)")
+        } catch {
+            // The row stays 'mail_queued' (visible in `faxgate journal`); the mail itself is not affected.
+            logger.error("cannot record the mail result in the journal: \(error)", metadata: ["call": "\(callID)"])
+        }
     }
 }

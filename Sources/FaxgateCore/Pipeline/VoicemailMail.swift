@@ -19,6 +19,9 @@ public struct VoicemailMail: Sendable {
         public var endText: String
         /// The audio is withheld (privacy_notice_only).
         public var audioWithheld: Bool
+        /// The numbers with type and presentation; when set they win over `callingNumber`/`calledNumber`.
+        public var caller: PartyNumber?
+        public var called: PartyNumber?
         public init(callID: Int64, callingNumber: String?, callingNumberRestricted: Bool, callerName: String?, calledNumber: String,
                     extensionName: String, startedAt: Date, messageSeconds: Double, endText: String, audioWithheld: Bool) {
             self.callID = callID; self.callingNumber = callingNumber; self.callingNumberRestricted = callingNumberRestricted
@@ -29,14 +32,19 @@ public struct VoicemailMail: Sendable {
 
     public var language: Extension.Language
     public var timeZone: TimeZone
-    public init(language: Extension.Language, timeZone: TimeZone = .current) { self.language = language; self.timeZone = timeZone }
+    /// Renders numbers with the line's country code and prefixes.
+    public var numbers: PartyNumberFormat
+    public init(language: Extension.Language, timeZone: TimeZone = .current, numbers: PartyNumberFormat = PartyNumberFormat(line: LineConfig())) {
+        self.language = language; self.timeZone = timeZone; self.numbers = numbers
+    }
 
-    private var fax: ReceptionMail { ReceptionMail(language: language, timeZone: timeZone) }
+    private var fax: ReceptionMail { ReceptionMail(language: language, timeZone: timeZone, numbers: numbers) }
 
     public func caller(_ f: Facts) -> String {
-        if f.callingNumberRestricted { return language == .de ? "unterdrückte Nummer" : "withheld number" }
-        guard let n = f.callingNumber, !n.isEmpty else { return language == .de ? "unbekannt" : "unknown" }
-        if let name = f.callerName { return "\(name) (\(n))" }
+        let party = ReceptionMail.party(f.caller, f.callingNumber, restricted: f.callingNumberRestricted)
+        let n = numbers.text(party, language: language.rawValue)
+        // A name only goes with a number that may be shown.
+        if let name = f.callerName, party?.isShowable == true { return "\(PartyNumberFormat.cleaned(name)) (\(n))" }
         return n
     }
 
@@ -64,7 +72,7 @@ public struct VoicemailMail: Sendable {
         lines.append("")
         let rows: [(String, String, String)] = [
             ("Anrufer", "Caller", caller(f)),
-            ("Angerufen", "Called", "\(f.calledNumber) (\(f.extensionName))"),
+            ("Angerufen", "Called", "\(numbers.text(f.called ?? PartyNumber(digits: f.calledNumber), language: language.rawValue)) (\(f.extensionName))"),
             ("Zeit", "Time", fax.timestamp(f.startedAt)),
             ("Länge", "Length", length(f.messageSeconds)),
             ("Ende", "Ended", f.endText),
@@ -99,7 +107,7 @@ public struct VoicemailMail: Sendable {
         let d = DateFormatter()
         d.timeZone = timeZone
         d.dateFormat = "yyyyMMdd-HHmmss"
-        let digits = f.callingNumberRestricted ? "" : (f.callingNumber ?? "").filter { $0.isNumber || $0 == "+" }
+        let digits = numbers.fileNamePart(ReceptionMail.party(f.caller, f.callingNumber, restricted: f.callingNumberRestricted))
         return "voicemail-\(d.string(from: f.startedAt))" + (digits.isEmpty ? "" : "-\(digits)")
     }
 }

@@ -14,18 +14,29 @@ public struct IncomingCall: Sendable, Equatable {
     public var handle: UInt32
     public var controller: Int
     public var service: Service
-    /// Called party number (MSN or DDI digits), as signalled.
-    public var calledNumber: String
-    /// Calling party number, nil when not signalled.
-    public var callingNumber: String?
-    /// The caller asked for their number not to be shown (CLIR).
-    public var callingNumberRestricted: Bool
+    /// Called party number (MSN or DDI digits) with its type, as signalled.
+    public var called: PartyNumber
+    /// Calling party number with type and presentation; nil when the network sent none at all.
+    public var caller: PartyNumber?
 
+    /// Called party number digits (routing uses these).
+    public var calledNumber: String { called.digits }
+    /// Calling party digits, nil when not signalled (may be set although withheld: check the presentation).
+    public var callingNumber: String? { caller.flatMap { $0.digits.isEmpty ? nil : $0.digits } }
+    /// The caller asked for their number not to be shown (CLIR).
+    public var callingNumberRestricted: Bool { caller?.presentation == .restricted }
+
+    public init(handle: UInt32, controller: Int, service: Service, called: PartyNumber, caller: PartyNumber?) {
+        self.handle = handle; self.controller = controller; self.service = service
+        self.called = called; self.caller = caller
+    }
+
+    /// Numbers of unknown type.
     public init(handle: UInt32, controller: Int, service: Service, calledNumber: String, callingNumber: String?,
                 callingNumberRestricted: Bool) {
-        self.handle = handle; self.controller = controller; self.service = service
-        self.calledNumber = calledNumber; self.callingNumber = callingNumber
-        self.callingNumberRestricted = callingNumberRestricted
+        let caller: PartyNumber? = callingNumber == nil && !callingNumberRestricted ? nil
+            : PartyNumber(digits: callingNumber ?? "", presentation: callingNumberRestricted ? .restricted : .allowed)
+        self.init(handle: handle, controller: controller, service: service, called: PartyNumber(digits: calledNumber), caller: caller)
     }
 }
 
@@ -85,10 +96,15 @@ public struct CallEnd: Sendable, Equatable, Codable {
     /// Human-readable text for the two codes (CAPI: capi_info2str).
     public var text: String
     public var session: FaxSessionInfo
+    /// Whether the call ended by itself (`.cleared`) or the transport lost it (`.lineLost`); typed, so nothing
+    /// downstream has to read `text`.
+    public var cause: CallRecord.EndCause
     /// True when the document was received completely and correctly.
-    public var succeeded: Bool { reasonB3 == 0 && (reason == 0 || reason == 0x3490 || reason == 0x3400) && (session.pages ?? 0) > 0 }
-    public init(reason: Int, reasonB3: Int, text: String, session: FaxSessionInfo) {
-        self.reason = reason; self.reasonB3 = reasonB3; self.text = text; self.session = session
+    public var succeeded: Bool {
+        cause == .cleared && reasonB3 == 0 && (reason == 0 || reason == 0x3490 || reason == 0x3400) && (session.pages ?? 0) > 0
+    }
+    public init(reason: Int, reasonB3: Int, text: String, session: FaxSessionInfo, cause: CallRecord.EndCause = .cleared) {
+        self.reason = reason; self.reasonB3 = reasonB3; self.text = text; self.session = session; self.cause = cause
     }
 }
 
