@@ -157,11 +157,11 @@ enum JournalTable {
             return numbers.text(n, language: "en") + " (type \(n.type.rawValue))"
         }
         return [
-            "caller:      \(typed(c.caller))",
-            "called:      \(typed(c.called))",
+            "caller:       \(typed(c.caller))",
+            "called:       \(typed(c.called))",
             "presentation: \(c.callingPresentation?.rawValue ?? "-")",
-            "ecm:         \(c.ecm.map { $0 ? "yes" : "no" } ?? "unknown")",
-            "end cause:   \(c.endCause?.rawValue ?? "-")",
+            "ecm:          \(c.ecm.map { $0 ? "yes" : "no" } ?? "unknown")",
+            "end cause:    \(c.endCause?.rawValue ?? "-")",
         ]
     }
 

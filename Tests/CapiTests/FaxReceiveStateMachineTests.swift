@@ -29,8 +29,10 @@ import Testing
         var sm = FaxReceiveStateMachine(options: .init(answerAudioAsFax: false))
         var a = sm.handle(Self.connectInd)
         guard case .decide(let call) = a.first else { Issue.record("no decision asked: \(a)"); return }
-        #expect(call == IncomingCall(handle: 0x101, controller: 1, service: .fax, calledNumber: "4711", callingNumber: "0301234",
-                                     callingNumberRestricted: true))
+        // 0x21 = national number (ISDN plan), 0xA0 = presentation restricted; the called number 0x80 is of unknown type.
+        #expect(call == IncomingCall(handle: 0x101, controller: 1, service: .fax, called: PartyNumber(digits: "4711"),
+                                     caller: PartyNumber(digits: "0301234", type: .national, presentation: .restricted)))
+        #expect(call.callingNumberRestricted)
 
         a = sm.decided(plci: 0x101, .answerFax(try answer(5, ring: .seconds(2))))
         #expect(sent(a).map(\.name) == ["ALERT_REQ"])
@@ -120,6 +122,62 @@ import Testing
         let lost = sm.abandonAll(text: "controller connection lost")
         guard case .finished(let f)? = lost.first else { Issue.record("no end"); return }
         #expect(f.textOverride == "controller connection lost" && f.receptionID == 7)
+        #expect(f.cause == .lineLost, "typed: the pipeline must not read the text to know the call was cut")
         #expect(sm.isIdle)
+    }
+
+    @Test func aCallThatEndsByItselfIsCleared() throws {
+        var sm = FaxReceiveStateMachine(options: .init(answerAudioAsFax: false))
+        _ = sm.handle(Self.connectInd)
+        _ = sm.decided(plci: 0x101, .answerFax(try answer(8)))
+        _ = sm.handle(Self.ind(11, .connectActiveInd(plci: 0x101, connectedNumber: [], connectedSubaddress: [], llc: [])))
+        let a = sm.handle(Self.ind(12, .disconnectInd(plci: 0x101, reason: CapiInfo(0x3490))))
+        guard case .finished(let f)? = a.last else { Issue.record("no end: \(a)"); return }
+        #expect(f.cause == .cleared && f.textOverride == nil)
+    }
+
+    /// Q.931 octet 3 (type of number, numbering plan) and 3a (presentation) of CONNECT_IND, as the core sees them.
+    @Test(arguments: [
+        // (octet 3, octet 3a or nil, expected type, expected presentation)
+        (UInt8(0x00), UInt8?(0x80), PartyNumber.NumberType.unknown, PartyNumber.Presentation.allowed),
+        (0x01, 0x80, .unknown, .allowed),
+        (0x11, 0x80, .international, .allowed),
+        (0x10, 0x80, .international, .allowed),     // unknown plan, international: common from networks
+        (0x21, 0x80, .national, .allowed),
+        (0x21, 0x81, .national, .allowed),          // screening bits do not matter
+        (0x21, 0x83, .national, .allowed),
+        (0x41, 0x80, .subscriber, .allowed),
+        (0x31, 0x80, .unknown, .allowed),           // network specific
+        (0x61, 0x80, .unknown, .allowed),           // abbreviated
+        (0x49, 0x80, .unknown, .allowed),           // subscriber in a private plan: not an E.164 subscriber number
+        (0x21, 0xA0, .national, .restricted),
+        (0x11, 0xA3, .international, .restricted),
+        (0x00, 0xC0, .unknown, .unavailable),
+        (0x21, 0xE0, .national, .restricted),       // reserved presentation value: withhold
+        (0xA1, nil, .national, .allowed),           // extension bit set: no octet 3a
+        (0x91, nil, .international, .allowed),
+    ])
+    func callingPartyNumberOctets(octet3: UInt8, octet3a: UInt8?, type: PartyNumber.NumberType,
+                                  presentation: PartyNumber.Presentation) throws {
+        let raw = [octet3] + (octet3a.map { [$0] } ?? []) + Array("301234567".utf8)
+        let decoded = try #require(CallingPartyNumber.decode(raw))
+        var sm = FaxReceiveStateMachine(options: .init(answerAudioAsFax: false))
+        let a = sm.handle(Self.ind(10, .connectInd(
+            plci: 0x101, cip: 17, called: CalledPartyNumber(typeAndPlan: 0xC1, digits: "4711"), calling: decoded,
+            calledSubaddress: [], callingSubaddress: [], bc: [], llc: [], hlc: [], additionalInfo: [])))
+        guard case .decide(let call)? = a.first else { Issue.record("no decision asked: \(a)"); return }
+        #expect(call.caller == PartyNumber(digits: "301234567", type: type, presentation: presentation))
+        #expect(call.called == PartyNumber(digits: "4711", type: .subscriber))
+        #expect(call.callingNumberRestricted == (presentation == .restricted))
+    }
+
+    @Test func noCallingNumberStructMeansNoCaller() {
+        var sm = FaxReceiveStateMachine(options: .init(answerAudioAsFax: false))
+        let a = sm.handle(Self.ind(10, .connectInd(
+            plci: 0x101, cip: 17, called: CalledPartyNumber(typeAndPlan: 0xA1, digits: "301234100"), calling: nil,
+            calledSubaddress: [], callingSubaddress: [], bc: [], llc: [], hlc: [], additionalInfo: [])))
+        guard case .decide(let call)? = a.first else { Issue.record("no decision asked: \(a)"); return }
+        #expect(call.caller == nil && call.callingNumber == nil && !call.callingNumberRestricted)
+        #expect(call.called == PartyNumber(digits: "301234100", type: .national))
     }
 }

@@ -163,6 +163,29 @@ func makeSFF(pages: Int, linesPerPage: Int = 300) -> [UInt8] {
         try await stop(task)
     }
 
+    /// Number type and presentation travel from the simulator's CONNECT_IND through libcapi20 to the core's value.
+    @Test func callerNumberTypeAndPresentationArriveTyped() async throws {
+        let handler = RecordingHandler(directory: dir.path) { _, _ in .reject(.normalClearing) }
+        let task = try await startTransport(handler)
+        var national = SimulatedFaxCall(from: "301234567", to: "1234100", document: makeSFF(pages: 1))
+        national.callingTypeAndPlan = 0x21
+        national.calledTypeAndPlan = 0xC1
+        _ = try await sim.placeFaxCall(national)
+        var withheld = SimulatedFaxCall(from: "891112223", to: "4711", document: makeSFF(pages: 1), callingNumberRestricted: true)
+        withheld.callingTypeAndPlan = 0x11
+        _ = try await sim.placeFaxCall(withheld)
+        var unavailable = SimulatedFaxCall(from: "", to: "4711", document: makeSFF(pages: 1))
+        unavailable.callingPresentation = 0xC0
+        _ = try await sim.placeFaxCall(unavailable)
+        let calls = await handler.calls
+        #expect(calls.count == 3)
+        #expect(calls.first?.caller == PartyNumber(digits: "301234567", type: .national, presentation: .allowed))
+        #expect(calls.first?.called == PartyNumber(digits: "1234100", type: .subscriber))
+        #expect(calls.dropFirst().first?.caller == PartyNumber(digits: "891112223", type: .international, presentation: .restricted))
+        #expect(calls.last?.caller == PartyNumber(digits: "", type: .unknown, presentation: .unavailable))
+        try await stop(task)
+    }
+
     @Test func rejectDecisionReachesTheController() async throws {
         let handler = RecordingHandler(directory: dir.path) { _, _ in .reject(.busy) }
         let task = try await startTransport(handler)

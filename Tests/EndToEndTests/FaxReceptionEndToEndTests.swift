@@ -74,7 +74,11 @@ final class FaxReceptionEndToEndTests: XCTestCase {
         XCTAssertEqual(try pdfPageCount(pdf.path), 3)
         let ours = try work.path + "/ours"
         try FileManager.default.createDirectory(atPath: ours, withIntermediateDirectories: true)
-        try runTool("pdftoppm", ["-mono", "-rx", "204", "-ry", "196", pdf.path, ours + "/p"])
+        // The PDF is A4 by default (the 1728-dot line scaled to 595.28 pt): render at the resolution that maps the
+        // page back to 1728 dots, so it lines up with Ghostscript's 204 × 196 dpi rendering of the source.
+        let scale = 595.27559055 / (1728.0 / 204 * 72)
+        try runTool("pdftoppm", ["-mono", "-rx", String(format: "%.4f", 204 / scale), "-ry", String(format: "%.4f", 196 / scale),
+                                 pdf.path, ours + "/p"])
         let rendered = try pbmFiles(in: URL(fileURLWithPath: ours))
         let reference = try ghostscriptPBM(faxTestPostScript, resolution: "204x196", in: work)
         XCTAssertEqual(rendered.count, 3)

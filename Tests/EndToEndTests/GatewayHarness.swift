@@ -33,6 +33,16 @@ final class GatewayHarness: @unchecked Sendable {
         var laborVoicemail: String? = nil
         /// Run `faxgate serve` as this unprivileged user (via setpriv), as the systemd unit does.
         var runAsUser: String? = nil
+        /// `outgoing.line` (a YAML flow mapping) when mail → fax is off: how incoming numbers are written.
+        var numberLine: String? = nil
+        /// `pdf_page_size` of extension "Empfang"; nil = the default (a4).
+        var pdfPageSize: String? = nil
+        /// `poll_seconds` of the watched mailbox (also the longest IDLE before a re-check).
+        var pollSeconds = 5
+        /// `mail.admin_address` (refusal digests, MTA alerts).
+        var adminAddress: String? = nil
+        /// `outgoing.replies` (a YAML flow mapping), e.g. "{max_per_recipient_per_hour: 2}".
+        var replies: String? = nil
     }
     let options: Options
 
@@ -82,6 +92,7 @@ final class GatewayHarness: @unchecked Sendable {
             senders:
               allow: [\(options.allowedSenders.joined(separator: ", "))]
               require_authentication: \(options.requireAuthentication)
+        \(options.pdfPageSize.map { "    pdf_page_size: \($0)" } ?? "")
               trusted_authserv_id: mx.example.test
               calling_number: "100"
         \(options.voicemail.map { "    voicemail:\n" + $0.split(separator: "\n").map { "      " + $0 }.joined(separator: "\n") } ?? "")
@@ -111,7 +122,7 @@ final class GatewayHarness: @unchecked Sendable {
               ca_file: \(mail.caFile)
               poll_seconds: 5
         \(options.outgoingExtra)
-        """ : ""
+        """ : options.numberLine.map { "\noutgoing:\n  line: \($0)\n" } ?? ""
         try (yaml + outgoing).write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 

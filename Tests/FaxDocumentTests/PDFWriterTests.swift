@@ -157,4 +157,67 @@ final class PDFWriterTests: XCTestCase {
             XCTAssertGreaterThan(compareImages(ours[0], source[1]).fraction, 0.01)
         }
     }
+
+    /// A4 output: the page box is A4, the 1728-dot line fills its width, the aspect is kept, and the rendered
+    /// page still shows the fax's pixels (rendered at the resolution that maps the scaled page back to 1728 dots).
+    func testA4PageSizeScalesTheFaxLineToA4Width() throws {
+        let a4 = (w: 595.27559055, h: 841.88976378)
+        for fine in [true, false] {
+            let dir = try TemporaryDirectory("pdf-a4")
+            let pages = try SFFReader.read(ghostscriptSFF(faxTestPostScript, fine: fine, in: dir)).pages
+            let path = dir.url.appendingPathComponent("a4.pdf").path
+            try Data(PDFWriter.write(pages, title: "a4", pageSize: .a4)).write(to: URL(fileURLWithPath: path))
+            XCTAssertEqual(try runTool(faxTool("pdfinfo"), [path]).stderrText, "", "poppler finds nothing to repair")
+            try assertXrefPointsAtObjects(Array(Data(contentsOf: URL(fileURLWithPath: path))))
+            for page in 1...3 {
+                let (w, h) = try pageSize(path, page: page)
+                XCTAssertEqual(w, a4.w, accuracy: 0.01, "A4 width")
+                XCTAssertEqual(h, a4.h, accuracy: 0.01, "A4 height")
+            }
+            // 1728 dots over 595.28 pt is 209.0 dpi across; the same scale down keeps the aspect.
+            let scale = a4.w / (1728.0 / 204 * 72)
+            let xdpi = 204 / scale, ydpi = Double(fine ? 196 : 98) / scale
+            let out = dir.url.appendingPathComponent("r")
+            try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+            try runTool(faxTool("pdftoppm"), ["-mono", "-rx", String(format: "%.4f", xdpi), "-ry", String(format: "%.4f", ydpi),
+                                              path, out.appendingPathComponent("p").path])
+            let rendered = try pbmFiles(in: out)
+            XCTAssertEqual(rendered.count, 3)
+            for (i, page) in pages.enumerated() {
+                XCTAssertEqual(rendered[i].width, 1728, "the fax line spans the whole A4 width")
+                let original = BilevelImage(page)
+                let diff = compareImages(rendered[i], original)
+                print("A4 PDF vs fax bitmap, \(fine ? "fine" : "normal") page \(i + 1): \(diff)")
+                XCTAssertLessThan(diff.fraction, 0.002, "scaled page still shows the fax pixels")
+                XCTAssertGreaterThan(original.blackPixels, 5000)
+            }
+            XCTAssertGreaterThan(compareImages(rendered[0], BilevelImage(pages[1])).fraction, 0.01)
+        }
+    }
+
+    /// A page longer than A4 is scaled down to fit (nothing cut off at 100 %), centred, aspect kept.
+    func testA4FitsLongPagesWithoutCutting() throws {
+        let dir = try TemporaryDirectory("pdf-a4-long")
+        var long = [UInt8](repeating: 0, count: 216 * 2400)
+        for y in stride(from: 0, to: 2400, by: 100) { for i in 0..<216 { long[y * 216 + i] = 0xFF } }
+        for y in 0..<2400 { long[y * 216] |= 0x80; long[y * 216 + 215] |= 0x01 }   // left and right edge lines
+        let page = FaxPage(bitmap: long, width: 1728, height: 2400, resolution: .fine)
+        let path = dir.url.appendingPathComponent("long.pdf").path
+        try Data(PDFWriter.write([page], title: nil, pageSize: .a4)).write(to: URL(fileURLWithPath: path))
+        let (w, h) = try pageSize(path, page: 1)
+        XCTAssertEqual(w, 595.28, accuracy: 0.01)
+        XCTAssertEqual(h, 841.89, accuracy: 0.01)
+        // Rendered at 72 dpi scale 4: every black row of the fax is on the page, the edges too.
+        let rendered = try pdftoppm(path, xdpi: 288, ydpi: 288, dir: dir, label: "long")
+        let image = try XCTUnwrap(rendered.first)
+        let rowsWithBlack = (0..<image.height).filter { y in (600..<1700).contains { image.isBlack($0, y) } }
+        var bars = 0, previous = -2
+        for y in rowsWithBlack { if y != previous + 1 { bars += 1 }; previous = y }
+        XCTAssertEqual(bars, 24, "every bar of the fax is on the page, the last one too")
+        // Scaled to the height, the page is narrower than A4 and centred: white margins left and right.
+        let blackColumns = (0..<image.width).filter { x in image.isBlack(x, image.height / 2 + 1) || image.isBlack(x, image.height / 2) }
+        let left = try XCTUnwrap(blackColumns.first), right = try XCTUnwrap(blackColumns.last)
+        XCTAssertEqual(Double(left), Double(image.width - 1 - right), accuracy: 4, "centred")
+        XCTAssertGreaterThan(left, 10)
+    }
 }
