@@ -45,6 +45,8 @@ final class GatewayHarness: @unchecked Sendable {
         var replies: String? = nil
     }
     let options: Options
+    /// Extra environment for the next `startGateway()` (e.g. the test-only FAXGATE_TEST_CRASH_AFTER).
+    var environment: [String: String] = [:]
 
     init(_ options: Options = Options()) throws {
         self.options = options
@@ -127,6 +129,8 @@ final class GatewayHarness: @unchecked Sendable {
     }
 
     static var faxgateBinary: String {
+        // Lets a test run against another build, e.g. the old code, to show that a regression test fails there.
+        if let other = ProcessInfo.processInfo.environment["FAXGATE_E2E_BINARY"], !other.isEmpty { return other }
         let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("faxgate").path
         if FileManager.default.isExecutableFile(atPath: beside) { return beside }
         return packageRoot.appendingPathComponent(".build/debug/faxgate").path
@@ -152,6 +156,7 @@ final class GatewayHarness: @unchecked Sendable {
         p.standardOutput = log
         p.standardError = log
         p.standardInput = FileHandle.nullDevice
+        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         try p.run()
         process = p
         do {

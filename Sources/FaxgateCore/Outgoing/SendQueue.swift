@@ -47,6 +47,7 @@ public actor SendQueue: Service {
             job.lastText = "interrupted by a gateway restart during the call"
             try await storage.updateJob(job, expecting: .active, event: "found active at start; will retry")
         }
+        await mailMissingReports()
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -154,6 +155,9 @@ public actor SendQueue: Service {
         } catch {
             logger.error("cannot record the result: \(error)", metadata: meta)
         }
+        // The result is committed (synchronous=FULL); the status mail follows. A crash here is repaired at the next
+        // start by mailMissingReports, with the same outbox id.
+        TestCrashPoint.reached("dial")
         logger.info("attempt ended: \(outcome.cause.rawValue) (\(outcome.text))", metadata: meta.merging([
             "pages": "\(outcome.pagesSent)/\(job.pages)", "state": "\(job.state.rawValue)",
         ]) { $1 })
@@ -167,6 +171,29 @@ public actor SendQueue: Service {
         activeNumbers.remove(number)
         activeCount -= 1
         wakeup.signal()
+    }
+
+    /// Final jobs whose status mail never reached the outbox (the gateway stopped between recording the result
+    /// and queueing the mail): queue it now. The outbox id derives from the job and the result, so a mail that was
+    /// queued, sent or given up is never made twice.
+    func mailMissingReports() async {
+        let finished: [FaxJob]
+        do { finished = try await storage.jobs(in: [.done, .failed, .canceled]) } catch {
+            logger.error("cannot read finished jobs to check their status mails: \(error)")
+            return
+        }
+        for job in finished where MailboxSyntax.isAddress(job.sender) {
+            let status: OutgoingMailText.Status = job.state == .done ? .sent : .failed
+            guard !outbox.isKnown(Self.outboxID(status, job: job)) else { continue }
+            logger.notice("status mail of a finished job was not queued before the last stop; queueing it now", metadata: ["job": "\(job.id ?? 0)"])
+            await report(status, job: job, sff: [UInt8](FileManager.default.contents(atPath: job.sffPath) ?? Data()))
+        }
+    }
+
+    /// The outbox id of a job's status mail: one per job and result (and per retry when each retry is reported).
+    static func outboxID(_ status: OutgoingMailText.Status, job: FaxJob) -> String {
+        let kind = switch status { case .sent: "done"; case .failed: "failed"; case .retrying: "retry-\(job.tries)" }
+        return "job-\(job.id ?? 0)-\(kind)"
     }
 
     /// The status mail to the sender, with the transmission report PDF.
@@ -196,10 +223,9 @@ public actor SendQueue: Service {
             from: settings.from, to: [MailAddress(job.sender, displayName: job.senderName)], cc: [],
             subject: text.statusSubject(status, job: job), date: Date(), messageID: MailMessage.makeMessageID(domain: settings.hostname),
             extraHeaders: headers, textBody: text.statusBody(status, job: job), attachments: attachments)
-        let kind = switch status { case .sent: "done"; case .failed: "failed"; case .retrying: "retry-\(job.tries)" }
         do {
             _ = try await outbox.enqueue(message: message.render(), envelopeFrom: "", recipients: [job.sender], callID: nil,
-                                         id: "job-\(job.id ?? 0)-\(kind)")
+                                         id: Self.outboxID(status, job: job), jobID: job.id)
         } catch {
             logger.error("status mail could not be queued: \(error)", metadata: ["job": "\(job.id ?? 0)"])
         }

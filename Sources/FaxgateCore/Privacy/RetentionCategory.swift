@@ -137,6 +137,13 @@ public enum SpoolFiles {
                 files.append("\(dir)/\(envelope.id).eml")
             }
         }
+        // The outbox's sent marker for the call's mail ("call-<id>-<start>", ReceptionPipeline.outboxID) lives as
+        // long as the call.
+        let sent = spoolDirectory + "/outbox/sent"
+        let stem = ReceptionPipeline.outboxID(callID: callID, startedAt: nil)
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: sent)) ?? [] where name == stem || name.hasPrefix(stem + "-") {
+            files.append(sent + "/" + name)
+        }
         return Array(Set(files)).sorted()
     }
 
