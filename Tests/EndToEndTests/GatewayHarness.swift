@@ -122,7 +122,7 @@ final class GatewayHarness: @unchecked Sendable {
               username: \(mail.user)
               password_file: \(dir.path)/smtp-password
               ca_file: \(mail.caFile)
-              poll_seconds: 5
+              poll_seconds: \(options.pollSeconds)
         \(options.outgoingExtra)
         """ : options.numberLine.map { "\noutgoing:\n  line: \($0)\n" } ?? ""
         try (yaml + outgoing).write(toFile: configPath, atomically: true, encoding: .utf8)
