@@ -107,8 +107,10 @@ public struct FaxSendStateMachine: Sendable {
     public mutating func start(call id: Int, fax: OutgoingFax, controller: Int, now: Date = Date()) -> [Action] {
         let number = number()
         var call = Call(id: id, fax: fax, controller: controller, connectRequestNumber: number, dialedAt: now)
-        if fax.sff.isEmpty || fax.dialString.isEmpty {
-            call.ownEnd = (.localError, fax.sff.isEmpty ? "empty document" : "empty dial string", nil, nil)
+        // The last check before the line: the called party number goes out as exactly these bytes, so they must
+        // be ASCII digits (DialString promises it; a transport does not rely on a promise it cannot see).
+        guard !fax.sff.isEmpty, let called = Self.calledPartyNumber(fax.dialString.digits) else {
+            call.ownEnd = (.localError, fax.sff.isEmpty ? "empty document" : "the dial string is not ASCII digits; nothing dialled", nil, nil)
             return [.finished(finish(call, now: now))]
         }
         calls[id] = call
@@ -117,9 +119,19 @@ public struct FaxSendStateMachine: Sendable {
         let calling = CallingPartyNumber(typeAndPlan: 0x00, presentation: fax.restrictCallingNumber ? 0xA0 : 0x80,
                                          digits: fax.callingNumber ?? "")
         return [.send(CapiMessage(applID: 0, messageNumber: number, body: .connectReq(
-            controller: UInt32(controller), cip: 17, called: CalledPartyNumber(typeAndPlan: 0x80, digits: fax.dialString),
+            controller: UInt32(controller), cip: 17, called: called,
             calling: calling, calledSubaddress: [], callingSubaddress: [], bProtocol: .fax(b3), bc: [], llc: [], hlc: [],
             additionalInfo: [])))]
+    }
+
+    /// The called party number for CONNECT_REQ (type/plan 0x80: unknown, ISDN plan), or nil unless `digits`
+    /// is 1…30 bytes of ASCII `0`–`9`. Checked on the bytes that go into the message.
+    public static func calledPartyNumber(_ digits: String) -> CalledPartyNumber? {
+        let bytes = Array(digits.utf8)
+        guard (1...DialString.maxLength).contains(bytes.count), bytes.allSatisfy({ (0x30...0x39).contains($0) }) else { return nil }
+        let number = CalledPartyNumber(typeAndPlan: 0x80, digits: digits)
+        guard number.encoded().dropFirst().elementsEqual(bytes) else { return nil }
+        return number
     }
 
     /// The call (if any) a message belongs to: CONNECT_CONF by message number, the rest by PLCI.

@@ -18,6 +18,7 @@ public final class SQLiteStorage: Storage {
         config.readonly = readOnly
         config.foreignKeysEnabled = true
         config.busyMode = .timeout(10)
+        if !readOnly { try DurableFile.prepareDatabaseFile(path) }  // 0600 before SQLite creates it or its -wal/-shm
         pool = try DatabasePool(path: path, configuration: config)
         if !readOnly {
             // GRDB puts WAL connections in synchronous=NORMAL, where a power cut can take the last commits

@@ -9,7 +9,7 @@ import Testing
     typealias SM = FaxSendStateMachine
 
     static func fax(_ size: Int = 5000, restrict: Bool = true, timeout: Duration = .seconds(30)) -> OutgoingFax {
-        OutgoingFax(jobID: 42, dialString: "0301234567", callingNumber: "4711", restrictCallingNumber: restrict,
+        OutgoingFax(jobID: 42, dialString: DialString("0301234567")!, callingNumber: "4711", restrictCallingNumber: restrict,
                     stationID: "+49 40 5555", headline: "Faxgate", fine: true,
                     sff: (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }, answerTimeout: timeout)
     }

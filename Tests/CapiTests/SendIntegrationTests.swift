@@ -22,7 +22,7 @@ extension TransportIntegrationTests {
     }
 
     func outgoing(to number: String, _ sff: [UInt8], restrict: Bool = false, timeout: Duration = .seconds(10)) -> OutgoingFax {
-        OutgoingFax(jobID: 7, dialString: number, callingNumber: "4711", restrictCallingNumber: restrict,
+        OutgoingFax(jobID: 7, dialString: DialString(number)!, callingNumber: "4711", restrictCallingNumber: restrict,
                     stationID: "+49 40 7654321", headline: "Faxgate Hamburg", fine: true, sff: sff, answerTimeout: timeout)
     }
 

@@ -24,13 +24,13 @@ final class ScriptedTransport: FaxSendingTransport {
         let start = Date()
         try? await Task.sleep(for: .milliseconds(150))
         let cause = script.withLock { s -> SendOutcome.Cause in
-            guard var list = s[fax.dialString], !list.isEmpty else { return .success }
+            guard var list = s[fax.dialString.digits], !list.isEmpty else { return .success }
             let c = list.removeFirst()
-            s[fax.dialString] = list
+            s[fax.dialString.digits] = list
             return c
         }
         concurrent.withLock { $0.now -= 1 }
-        calls.withLock { $0.append((fax.dialString, start, Date())) }
+        calls.withLock { $0.append((fax.dialString.digits, start, Date())) }
         let pages = cause == .success ? ((try? SFFReader.read(fax.sff))?.pages.count ?? 0) : 0
         return SendOutcome(cause: cause, reason: cause == .busy ? 0x3491 : 0x3490, reasonB3: 0, text: "scripted \(cause.rawValue)",
                            session: FaxSessionInfo(bitRate: 14400, fine: fax.fine, pages: pages, remoteStationID: "+49 30 999"),

@@ -104,6 +104,8 @@ public struct OutgoingMailText: Sendable {
         case (.rejected?, false): return "call rejected"
         case (.localError?, true): return "interner Fehler"
         case (.localError?, false): return "local error"
+        case (.blockedByPolicy?, true): return "von den Wählregeln gesperrt, nicht gewählt"
+        case (.blockedByPolicy?, false): return "blocked by the dial policy, not dialled"
         case (nil, true): return cause == "canceled" ? "abgebrochen" : "unbekannt"
         case (nil, false): return cause == "canceled" ? "canceled" : "unknown"
         }

@@ -16,10 +16,14 @@ public actor SendQueue: Service {
         /// Per extension: number to signal and CLIR.
         public var callingNumbers: [String: (number: String?, hide: Bool)]
         public var stationIDs: [String: (id: String, headline: String)]
+        /// Dial policy, sender lists and limits as configured now: checked again right before dialling and
+        /// on `resend`. nil only in tests of the queue's mechanics (then only the dial string is validated).
+        public var rules: DialRules?
         public init(from: MailAddress, hostname: String, retry: RetryConfig, notifyEachRetry: Bool,
-                    callingNumbers: [String: (number: String?, hide: Bool)], stationIDs: [String: (id: String, headline: String)]) {
+                    callingNumbers: [String: (number: String?, hide: Bool)], stationIDs: [String: (id: String, headline: String)],
+                    rules: DialRules? = nil) {
             self.from = from; self.hostname = hostname; self.retry = retry; self.notifyEachRetry = notifyEachRetry
-            self.callingNumbers = callingNumbers; self.stationIDs = stationIDs
+            self.callingNumbers = callingNumbers; self.stationIDs = stationIDs; self.rules = rules
         }
     }
 
@@ -108,17 +112,31 @@ public actor SendQueue: Service {
             sff = []
         }
         let outcome: SendOutcome
+        // The configuration now decides, not the one the job was accepted under: number and dial string are
+        // checked again, and the dial string is made afresh from the E.164 number by today's line rules.
+        let destination: Result<DialString, DialRules.Refusal> = settings.rules?.destination(for: job)
+            ?? DialString(job.dialString).map { .success($0) } ?? .failure(.dial(.notDiallable(job.dialString)))
         if sff.isEmpty {
             outcome = SendOutcome(cause: .localError, reason: 0, reasonB3: 0, text: "the document is missing from the spool",
                                   session: FaxSessionInfo(), pagesSent: 0, dialedAt: Date(), connectedAt: nil, endedAt: Date())
-        } else {
+        } else if case .failure(let refusal) = destination {
+            logger.warning("not dialled: the dial policy refuses it now: \(refusal)", metadata: meta)
+            outcome = SendOutcome(cause: .blockedByPolicy, reason: 0, reasonB3: 0, text: "not dialled: \(refusal)",
+                                  session: FaxSessionInfo(), pagesSent: 0, dialedAt: Date(), connectedAt: nil, endedAt: Date())
+        } else if case .success(let dial) = destination {
+            if dial.digits != job.dialString {
+                logger.notice("dial string follows the current line settings", metadata: meta)
+                job.dialString = dial.digits
+            }
             let calling = settings.callingNumbers[job.extensionName]
             let station = settings.stationIDs[job.extensionName]
             logger.info("dialling", metadata: meta)
             outcome = await transport.send(OutgoingFax(
-                jobID: job.id ?? 0, dialString: job.dialString, callingNumber: calling?.number,
+                jobID: job.id ?? 0, dialString: dial, callingNumber: calling?.number,
                 restrictCallingNumber: calling?.hide ?? false, stationID: station?.id ?? "", headline: station?.headline ?? "",
                 fine: job.fine, sff: sff))
+        } else {
+            preconditionFailure("a Result is a success or a failure")
         }
         job.lastCause = outcome.cause.rawValue
         job.lastText = outcome.text
@@ -136,7 +154,7 @@ public actor SendQueue: Service {
         case .noAnswer: r.noAnswerSeconds
         case .networkFailure: r.networkFailureSeconds
         case .faxProtocolError: job.protocolErrors < r.maxProtocolErrors ? r.protocolErrorSeconds : nil
-        case .success, .invalidNumber, .rejected, .localError: nil
+        case .success, .invalidNumber, .rejected, .localError, .blockedByPolicy: nil
         }
         let status: OutgoingMailText.Status
         if outcome.cause == .success {
@@ -246,14 +264,39 @@ public actor SendQueue: Service {
         return "job #\(jobID) canceled"
     }
 
-    /// Queues a finished job again as a new job with the same document.
+    /// Queues a finished job again as a new job with the same document — through the same checks as a new
+    /// submission under today's configuration: the sender must still be allowed, the number and its dial
+    /// string must pass the dial policy, and the new job counts against the original daily limit.
+    /// Answers starting with "refused:" make the CLI exit non-zero.
     public func resend(jobID: Int64) async throws -> String {
         guard let old = try await storage.job(id: jobID) else { return "no job #\(jobID)" }
         guard old.state.isFinal else { return "job #\(jobID) is still \(old.state.rawValue)" }
         guard FileManager.default.fileExists(atPath: old.sffPath) else { return "the document of job #\(jobID) is no longer stored" }
-        let job = FaxJob(intakeID: old.intakeID, sender: old.sender, senderName: old.senderName, extensionName: old.extensionName,
+        var job = FaxJob(intakeID: old.intakeID, sender: old.sender, senderName: old.senderName, extensionName: old.extensionName,
                          language: old.language, number: old.number, dialString: old.dialString, subject: old.subject,
                          pages: old.pages, fine: old.fine, sffPath: old.sffPath, requestMessageID: old.requestMessageID)
+        job.limitKey = old.limitKey ?? old.sender.lowercased()
+        job.documentPage = old.documentPage
+        let meta: Logger.Metadata = ["job": "\(jobID)"]
+        if let rules = settings.rules {
+            if let refusal = rules.mayResend(old, local: DialRules.isLocal(limitKey: job.limitKey!, sender: old.sender)) {
+                logger.notice("resend refused: \(refusal)", metadata: meta)
+                return "refused: resend of job #\(jobID): \(refusal)"
+            }
+            switch rules.destination(for: old) {
+            case .failure(let refusal):
+                logger.notice("resend refused: \(refusal)", metadata: meta)
+                return "refused: resend of job #\(jobID): \(refusal)"
+            case .success(let dial):
+                job.dialString = dial.digits
+            }
+            if let refusal = try await rules.checkLimits(storage: storage, limitKey: job.limitKey!, newJobs: 1, newPages: old.pages) {
+                logger.notice("resend refused: \(refusal)", metadata: meta)
+                return "refused: resend of job #\(jobID): \(refusal)"
+            }
+        } else if DialString(old.dialString) == nil {
+            return "refused: resend of job #\(jobID): \(DialPolicy.Refusal.notDiallable(old.dialString))"
+        }
         let saved = try await storage.insertJobs([job], intake: nil, event: "resend of job #\(jobID)")
         wake()
         return "job #\(saved.first?.id ?? 0) queued (resend of #\(jobID))"

@@ -131,11 +131,43 @@ public protocol FaxTransport: ServiceLifecycle.Service {
 
 // MARK: - Sending
 
+/// What a transport is asked to dial: ASCII digits `0`–`9` only, 1…30 of them. The only way to make one is the
+/// failable initializer (also when decoded), so a transport never sees a letter, a `+`, another script's digit
+/// or an invisible character, whatever was written in the mail. Transports check again before they dial.
+public struct DialString: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// CAPI's called party number leaves room for 31 digits after its type octet; no real number is longer.
+    public static let maxLength = 30
+    public let digits: String
+
+    public init?(_ text: String) {
+        guard Self.isValid(text) else { return nil }
+        digits = text
+    }
+
+    /// The rule, on bytes (not Characters: "1\u{0301}" is one Character).
+    public static func isValid(_ text: String) -> Bool {
+        (1...maxLength).contains(text.utf8.count) && text.utf8.allSatisfy { (0x30...0x39).contains($0) }
+    }
+
+    public init(from decoder: Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard Self.isValid(text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not a dial string"))
+        }
+        digits = text
+    }
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(digits)
+    }
+    public var description: String { digits }
+}
+
 /// One outgoing fax call, ready to dial.
 public struct OutgoingFax: Sendable, Equatable {
     public var jobID: Int64
     /// Digits to dial, after the line's prefix rules (e.g. "0" for an outside line is already in here).
-    public var dialString: String
+    public var dialString: DialString
     /// Our number to signal (MSN/DDI); nil = the line's default.
     public var callingNumber: String?
     /// Suppress our number (CLIR).
@@ -151,7 +183,7 @@ public struct OutgoingFax: Sendable, Equatable {
     /// Give up when nobody answers within this time (after ALERTING).
     public var answerTimeout: Duration
 
-    public init(jobID: Int64, dialString: String, callingNumber: String? = nil, restrictCallingNumber: Bool = false,
+    public init(jobID: Int64, dialString: DialString, callingNumber: String? = nil, restrictCallingNumber: Bool = false,
                 stationID: String, headline: String, fine: Bool, sff: [UInt8], controller: Int? = nil,
                 answerTimeout: Duration = .seconds(60)) {
         self.jobID = jobID; self.dialString = dialString; self.callingNumber = callingNumber
@@ -171,6 +203,7 @@ public struct SendOutcome: Sendable, Equatable, Codable {
         case invalidNumber     // 0x3481, 0x349C — final, costs nothing to stop
         case rejected          // 0x3495 call rejected — final
         case localError        // we could not even start (no controller, bad document)
+        case blockedByPolicy   // the dial policy refused the number or dial string right before dialling — final
     }
     public var cause: Cause
     public var reason: Int
