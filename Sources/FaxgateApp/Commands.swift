@@ -14,7 +14,8 @@ public struct FaxgateCommand: AsyncParsableCommand {
         abstract: "Fax and voicemail to e-mail gateway.",
         version: FaxgateVersion.string,
         subcommands: [Serve.self, ConfigCommand.self, Journal.self, Show.self, Send.self, Queue.self, Cancel.self, Resend.self,
-                      Version.self, Bench.self, RetentionCommand.self, SnapshotCommand.self, GDPRCommand.self])
+                      Version.self, Bench.self, RetentionCommand.self, SnapshotCommand.self, GDPRCommand.self,
+                      IntakeCommand.self])
     public init() {}
 }
 
@@ -72,6 +73,9 @@ struct ConfigCommand: AsyncParsableCommand {
             }
             if let pw = config.smtp.passwordFile, !FileManager.default.isReadableFile(atPath: pw) {
                 problems.append("smtp.password_file: cannot read \(pw)")
+            }
+            for warning in ConfigLoader.warnings(config, file: options.path) {
+                FileHandle.standardError.write(Data("\(options.path): \(warning)\n".utf8))
             }
             if !problems.isEmpty {
                 FileHandle.standardError.write(Data(problems.map { "\(options.path): \($0)\n" }.joined().utf8))

@@ -82,6 +82,7 @@ final class GatewayHarness: @unchecked Sendable {
           retry_max_seconds: 2
         mail:
           from: "Faxgate Test <\(mail.user)>"
+        \(options.adminAddress.map { "  admin_address: \($0)" } ?? "")
         \(options.catchAll.map { "catch_all: \($0)" } ?? "")
         extensions:
           - name: Empfang
@@ -123,6 +124,9 @@ final class GatewayHarness: @unchecked Sendable {
               password_file: \(dir.path)/smtp-password
               ca_file: \(mail.caFile)
               poll_seconds: \(options.pollSeconds)
+          # The test Postfix (contrib/testservers.sh): entry mx.example.test, verdict hop, Dovecot's LMTP.
+          trusted_mta: {authserv_id: mx.example.test, entry_hosts: [mx.example.test], internal_hosts: [verdict.example.test, store.example.test]}
+        \(options.replies.map { "  replies: \($0)" } ?? "")
         \(options.outgoingExtra)
         """ : options.numberLine.map { "\noutgoing:\n  line: \($0)\n" } ?? ""
         try (yaml + outgoing).write(toFile: configPath, atomically: true, encoding: .utf8)

@@ -135,17 +135,19 @@ final class MailToFaxRobustnessTests: XCTestCase {
         try await Task.sleep(for: .seconds(2))  // the intake is in IDLE now
 
         let appended = Date()
-        try deliver(h, simple("signed", extra: "Authentication-Results: mx.example.test; dkim=pass header.d=example.test header.s=s1\r\n"))
+        // Delivered as our MTA would hand it over: its verdict above the Received header with which it took the mail.
+        try deliver(h, simple("signed", extra: "Authentication-Results: mx.example.test; dkim=pass header.d=example.test header.s=s1\r\n"
+                                  + "Received: from c.example.org (c.example.org [192.0.2.1]) by mx.example.test (Postfix) with ESMTP id T1; Tue, 1 Dec 2026 10:00:00 +0000\r\n"))
         _ = try await h.waitForQueue(timeout: 20) { $0.contains { $0.subject == "signed" } }
         print("APPEND → job queued with IDLE: \(String(format: "%.3f", Date().timeIntervalSince(appended))) s")
 
         try deliver(h, simple("forged", extra: "Authentication-Results: evil.example; dkim=pass header.d=example.test\r\n"))
         try deliver(h, simple("unsigned"))
-        let replies = try h.mail.fetch(user: "alice@example.test", expect: 3, timeoutSeconds: 40).map { try ParsedMail($0, in: work) }
-        for subject in ["forged", "unsigned"] {
-            let reply = try XCTUnwrap(replies.first { $0.headers["Subject"] == "Fax nicht gesendet: \(subject)" }, "\(replies.map { $0.headers["Subject"] ?? "" })")
-            XCTAssertTrue(reply.body.contains("could not be verified"), reply.body)
-        }
+        // Unverified senders are not answered (their From may be forged: no backscatter); the refusals are journaled.
+        let intakes = try await h.waitForIntakes { $0.filter { $0.state == .rejected }.count == 2 }
+        XCTAssertEqual(intakes.filter { $0.state == .rejected }.map(\.reply), [.suppressed, .suppressed])
+        let replies = try h.mail.fetch(user: "alice@example.test", expect: 1, timeoutSeconds: 40).map { try ParsedMail($0, in: work) }
+        XCTAssertFalse(replies.contains { $0.headers["Subject"]?.hasPrefix("Fax nicht gesendet") == true }, "\(replies.map { $0.headers["Subject"] ?? "" })")
         let jobs = try h.queue()
         XCTAssertEqual(jobs.map(\.subject), ["signed"], "only the verified sender's order became a job")
     }

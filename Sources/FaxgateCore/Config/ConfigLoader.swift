@@ -180,6 +180,8 @@ public enum ConfigLoader {
         "outgoing": .mapping([
             "fax_domains": .leaf, "subject_addresses": .leaf, "max_message_bytes": .leaf, "max_pages": .leaf,
             "notify_each_retry": .leaf, "render_timeout_seconds": .leaf, "render_memory_mb": .leaf,
+            "trusted_mta": .mapping(["authserv_id": .leaf, "entry_hosts": .leaf, "internal_hosts": .leaf]),
+            "replies": .mapping(["max_per_recipient_per_hour": .leaf, "admin_digest_minutes": .leaf]),
             "mailboxes": .list(.mapping([
                 "name": .leaf, "host": .leaf, "port": .leaf, "security": .leaf, "username": .leaf, "password": .leaf,
                 "password_file": .leaf, "ca_file": .leaf, "folder": .leaf, "processed_folder": .leaf,

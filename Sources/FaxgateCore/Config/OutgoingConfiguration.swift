@@ -18,11 +18,16 @@ public struct OutgoingConfig: Sendable, Codable, Equatable {
     /// Ghostscript and image decoding limits.
     public var renderTimeoutSeconds: Int = 60
     public var renderMemoryMB: Int = 512
+    /// The MTA whose Authentication-Results we believe, and where in the header it writes them.
+    public var trustedMTA: TrustedMTAConfig?
+    /// Refusal replies: per-recipient rate limit and the admin's digest of refusals nobody was told about.
+    public var replies: ReplyConfig = ReplyConfig()
 
     enum CodingKeys: String, CodingKey {
         case faxDomains = "fax_domains", subjectAddresses = "subject_addresses", mailboxes, line, policy, retry
         case maxMessageBytes = "max_message_bytes", maxPages = "max_pages", notifyEachRetry = "notify_each_retry"
         case renderTimeoutSeconds = "render_timeout_seconds", renderMemoryMB = "render_memory_mb"
+        case trustedMTA = "trusted_mta", replies
     }
     public init() {}
     public init(from decoder: Decoder) throws {
@@ -38,6 +43,45 @@ public struct OutgoingConfig: Sendable, Codable, Equatable {
         notifyEachRetry = try c.decodeIfPresent(Bool.self, forKey: .notifyEachRetry) ?? false
         renderTimeoutSeconds = try c.decodeIfPresent(Int.self, forKey: .renderTimeoutSeconds) ?? renderTimeoutSeconds
         renderMemoryMB = try c.decodeIfPresent(Int.self, forKey: .renderMemoryMB) ?? renderMemoryMB
+        trustedMTA = try c.decodeIfPresent(TrustedMTAConfig.self, forKey: .trustedMTA)
+        replies = try c.decodeIfPresent(ReplyConfig.self, forKey: .replies) ?? ReplyConfig()
+    }
+}
+
+/// `outgoing.trusted_mta`: only an Authentication-Results header with `authserv_id` that sits above the Received
+/// header written by one of `entry_hosts` (the MTA taking the mail from outside) counts; Received headers above
+/// that line must all be by `entry_hosts` or `internal_hosts` (e.g. the mail store's LMTP delivery).
+public struct TrustedMTAConfig: Sendable, Codable, Equatable {
+    public var authservID: String?
+    public var entryHosts: [String] = []
+    public var internalHosts: [String] = []
+
+    enum CodingKeys: String, CodingKey { case authservID = "authserv_id", entryHosts = "entry_hosts", internalHosts = "internal_hosts" }
+    public init(authservID: String?, entryHosts: [String], internalHosts: [String] = []) {
+        self.authservID = authservID; self.entryHosts = entryHosts; self.internalHosts = internalHosts
+    }
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        authservID = try c.decodeIfPresent(String.self, forKey: .authservID)
+        entryHosts = try c.decodeIfPresent([String].self, forKey: .entryHosts) ?? []
+        internalHosts = try c.decodeIfPresent([String].self, forKey: .internalHosts) ?? []
+    }
+}
+
+/// `outgoing.replies`: how often one address may be answered, and how often the admin hears about refusals
+/// that were not answered (backscatter protection).
+public struct ReplyConfig: Sendable, Codable, Equatable {
+    public var maxPerRecipientPerHour: Int = 10
+    public var adminDigestMinutes: Int = 60
+
+    enum CodingKeys: String, CodingKey {
+        case maxPerRecipientPerHour = "max_per_recipient_per_hour", adminDigestMinutes = "admin_digest_minutes"
+    }
+    public init() {}
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        maxPerRecipientPerHour = try c.decodeIfPresent(Int.self, forKey: .maxPerRecipientPerHour) ?? maxPerRecipientPerHour
+        adminDigestMinutes = try c.decodeIfPresent(Int.self, forKey: .adminDigestMinutes) ?? adminDigestMinutes
     }
 }
 
@@ -167,9 +211,11 @@ public struct RetryConfig: Sendable, Codable, Equatable {
 public struct SenderConfig: Sendable, Codable, Equatable {
     /// Addresses ("alice@example.com") and domains ("@example.com") allowed to send. Empty = nobody (default deny).
     public var allow: [String] = []
-    /// Require the trusted MTA's Authentication-Results to show a pass for the sender's domain: none, dkim, spf, dkim_or_spf.
-    public var requireAuthentication: String = "none"
-    /// authserv-id of the MTA whose Authentication-Results header we trust (others are ignored: anyone can write one).
+    /// Require the trusted MTA's Authentication-Results to show a pass for the sender's domain: none, dkim, spf,
+    /// dkim_or_spf (default: a From address alone proves nothing).
+    public var requireAuthentication: String = "dkim_or_spf"
+    /// authserv-id of the MTA whose Authentication-Results header we trust, for this extension; default
+    /// `outgoing.trusted_mta.authserv_id`. Where the header must sit is set in `outgoing.trusted_mta`.
     public var trustedAuthservID: String?
     /// Optional shared secret the sender puts into the address (`0301234567+SECRET@fax…`) or the Subject (`#SECRET`).
     public var secret: String?
@@ -190,7 +236,7 @@ public struct SenderConfig: Sendable, Codable, Equatable {
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         allow = try c.decodeIfPresent([String].self, forKey: .allow) ?? []
-        requireAuthentication = try c.decodeIfPresent(String.self, forKey: .requireAuthentication) ?? "none"
+        requireAuthentication = try c.decodeIfPresent(String.self, forKey: .requireAuthentication) ?? requireAuthentication
         trustedAuthservID = try c.decodeIfPresent(String.self, forKey: .trustedAuthservID)
         secret = try c.decodeIfPresent(String.self, forKey: .secret)
         callingNumber = try c.decodeIfPresent(String.self, forKey: .callingNumber)

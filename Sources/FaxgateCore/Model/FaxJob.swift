@@ -42,9 +42,6 @@ public struct FaxJob: Sendable, Equatable, Codable {
     public var endedAt: Date?
     /// Message-ID of the mail that asked for this fax, for In-Reply-To on the report.
     public var requestMessageID: String?
-    /// What the daily limits count this job under (`DialRules.limitKey`): the sender's address, the allow-list
-    /// domain ("@example.com") all its senders share, or "local:<uid>" for the CLI. nil in rows made before.
-    public var limitKey: String?
 
     public init(state: State = .ready, createdAt: Date = Date(), sendAt: Date? = nil, intakeID: Int64?, sender: String,
                 senderName: String?, extensionName: String, language: String, number: String, dialString: String,
@@ -76,6 +73,24 @@ public struct IntakeRecord: Sendable, Equatable, Codable {
     public var detail: String?
     /// The message was moved to Processed/Rejected on the server.
     public var moved: Bool = false
+    /// What became of the refusal reply (nil: not refused, or decided before this was recorded).
+    public var reply: ReplyDisposition?
+    /// The From address that was answered, or would have been (lowercased); the key of the per-recipient limit.
+    public var replyAddress: String?
+    public var decidedAt: Date?
+    /// The MTA failed to strip an Authentication-Results header claiming to be its own; the admin was told.
+    public var adminAlert: Bool = false
+    /// The admin digest that reported this refusal (suppressed or rate-limited replies, alerts).
+    public var digestID: String?
+
+    /// Backscatter protection: a refusal is answered only when the address is proven or allowed and authenticated.
+    public enum ReplyDisposition: String, Sendable, Codable, CaseIterable {
+        case sent
+        /// Not answered: the address was neither proven nor an authenticated allowed sender.
+        case suppressed
+        /// Not answered: the per-recipient reply limit was reached.
+        case rateLimited = "rate_limited"
+    }
 
     public init(source: String, uidValidity: Int64, uid: Int64, messageID: String?, receivedAt: Date = Date(), rawPath: String,
                 state: State = .fetched) {

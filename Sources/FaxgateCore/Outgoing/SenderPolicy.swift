@@ -17,46 +17,91 @@ public struct SenderPolicy: Sendable {
     public enum Refusal: Error, Sendable, Equatable {
         case noSender
         case notAllowed(String)
+        /// No trusted verdict, or none that passes for the sender's domain.
         case authenticationMissing(sender: String, required: String)
+        /// The trusted verdict says fail/softfail: that beats any pass.
+        case authenticationFailed(sender: String)
+        /// A header with the trusted authserv-id sits below the MTA's line: it did not strip it (RFC 8601 §5).
+        case unstrippedVerdict(sender: String)
         case wrongSecret
     }
 
-    public var extensions: [ExtensionConfig]
-    public init(extensions: [ExtensionConfig]) { self.extensions = extensions }
+    /// The decision, and whether the From address may be answered at all (backscatter): only a proven address
+    /// (the trusted verdict passes and aligns with it) or one on an allow list that met that extension's
+    /// authentication requirement, whatever level the admin chose.
+    public struct SenderCheck: Sendable, Equatable {
+        public var outcome: Result<Grant, Refusal>
+        public var mayReply: Bool
+        /// The trusted verdict passes for the From domain (DKIM or SPF, aligned, no failure).
+        public var proven: Bool
+        /// The MTA failed to strip a header claiming to be its own: the admin must hear about it.
+        public var alertAdmin: Bool
+    }
 
+    public var extensions: [ExtensionConfig]
+    public var trustedMTA: TrustedMTAConfig?
+    public init(extensions: [ExtensionConfig], trustedMTA: TrustedMTAConfig? = nil) {
+        self.extensions = extensions; self.trustedMTA = trustedMTA
+    }
+
+    /// The gateway-wide MTA, with the extension's own authserv-id when it names one.
+    func mta(for senders: SenderConfig?) -> TrustedMTA? {
+        guard let t = trustedMTA, !t.entryHosts.isEmpty,
+              let id = senders?.trustedAuthservID ?? t.authservID ?? extensions.lazy.compactMap(\.senders.trustedAuthservID).first,
+              !id.isEmpty else { return nil }
+        return TrustedMTA(authservID: id, entryHosts: t.entryHosts, internalHosts: t.internalHosts)
+    }
+
+    /// Kept for callers that only need the decision.
     public func check(_ mail: IncomingMail, secrets: [String]) -> Result<Grant, Refusal> {
-        guard let from = mail.fromAddress?.lowercased(), MailboxSyntax.isAddress(from) else { return .failure(.noSender) }
+        evaluate(mail, secrets: secrets).outcome
+    }
+
+    public func evaluate(_ mail: IncomingMail, secrets: [String]) -> SenderCheck {
+        guard let from = mail.fromAddress?.lowercased(), MailboxSyntax.isAddress(from) else {
+            return SenderCheck(outcome: .failure(.noSender), mayReply: false, proven: false, alertAdmin: false)
+        }
         let domain = String(from[from.index(after: from.lastIndex(of: "@")!)...])
         func matches(_ entry: String) -> Bool {
             let e = entry.lowercased()
             return e.hasPrefix("@") ? domain == e.dropFirst() : from == e
         }
-        guard let ext = extensions.first(where: { $0.senders.allow.contains(where: matches) }),
-              let entry = ext.senders.allow.first(where: matches) else { return .failure(.notAllowed(from)) }
+        let ext = extensions.first(where: { $0.senders.allow.contains(where: matches) })
+        // The verdict is read even for senders on no list: a proven address may be told why it was refused.
+        let verdict = mta(for: ext?.senders).map { AuthenticationVerdict(headers: mail.headers, mta: $0) }
+        let dkim = verdict?.passes("dkim", alignedWith: domain) ?? false
+        let spf = verdict?.passes("spf", alignedWith: domain) ?? false
+        let failed = verdict?.hasFailure ?? false
+        let unstripped = verdict?.unstrippedBelowLine ?? false
+        let proven = (dkim || spf) && !failed && !unstripped
+        func result(_ outcome: Result<Grant, Refusal>, authenticated: Bool) -> SenderCheck {
+            SenderCheck(outcome: outcome, mayReply: !unstripped && (proven || authenticated), proven: proven, alertAdmin: unstripped)
+        }
+        if unstripped { return result(.failure(.unstrippedVerdict(sender: from)), authenticated: false) }
+        guard let ext, let entry = ext.senders.allow.first(where: matches) else {
+            return result(.failure(.notAllowed(from)), authenticated: false)
+        }
         let s = ext.senders
         if s.requireAuthentication != "none" {
-            let results = AuthenticationResults.parse(mail.header("Authentication-Results"), trustedAuthservID: s.trustedAuthservID ?? "")
-            let dkim = results.contains { $0.method == "dkim" && $0.result == "pass" && Self.aligned($0.domain, with: domain) }
-            let spf = results.contains { $0.method == "spf" && $0.result == "pass" && Self.aligned($0.domain, with: domain) }
+            if failed { return result(.failure(.authenticationFailed(sender: from)), authenticated: false) }
             let ok = switch s.requireAuthentication {
             case "dkim": dkim
             case "spf": spf
             default: dkim || spf
             }
-            if !ok { return .failure(.authenticationMissing(sender: from, required: s.requireAuthentication)) }
+            if !ok { return result(.failure(.authenticationMissing(sender: from, required: s.requireAuthentication)), authenticated: false) }
         }
         if let secret = s.secret {
             // Secrets compare in constant time; either in the address or as "#SECRET" in the subject.
             let inSubject = mail.subject.split(separator: " ").contains { $0.hasPrefix("#") && Self.equal(String($0.dropFirst()), secret) }
-            if !(secrets.contains { Self.equal($0, secret) } || inSubject) { return .failure(.wrongSecret) }
+            if !(secrets.contains { Self.equal($0, secret) } || inSubject) { return result(.failure(.wrongSecret), authenticated: true) }
         }
-        return .success(Grant(extensionName: ext.name, senders: s, allowEntry: entry.lowercased()))
+        return result(.success(Grant(extensionName: ext.name, senders: s, allowEntry: entry.lowercased())), authenticated: true)
     }
 
-    /// Relaxed alignment (DMARC-style): the authenticated domain is the sender's domain or a parent of it.
+    /// Relaxed alignment, one direction only (see `AuthenticationVerdict.aligned`).
     static func aligned(_ authenticated: String?, with domain: String) -> Bool {
-        guard let a = authenticated?.lowercased(), !a.isEmpty else { return false }
-        return domain == a || domain.hasSuffix("." + a) || a.hasSuffix("." + domain)
+        AuthenticationVerdict.aligned(authenticated, with: domain)
     }
 
     static func equal(_ a: String, _ b: String) -> Bool {
@@ -69,53 +114,5 @@ public struct SenderPolicy: Sendable {
     public static func strippingSecret(_ subject: String, secret: String?) -> String {
         guard let secret else { return subject }
         return subject.split(separator: " ", omittingEmptySubsequences: false).filter { $0 != "#" + secret }.joined(separator: " ")
-    }
-}
-
-/// RFC 8601 Authentication-Results, just the parts we need: method, result and the domain it vouches for.
-public enum AuthenticationResults {
-    public struct Entry: Sendable, Equatable {
-        public var method: String
-        public var result: String
-        public var domain: String?
-    }
-
-    /// Only headers whose authserv-id is the trusted MTA's count: anyone can put such a header into a mail.
-    public static func parse(_ headers: [String], trustedAuthservID: String) -> [Entry] {
-        var entries: [Entry] = []
-        for header in headers {
-            let unfolded = header.replacingOccurrences(of: "\r\n", with: " ").replacingOccurrences(of: "\n", with: " ")
-            let parts = stripComments(unfolded).split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
-            guard let first = parts.first else { continue }
-            let authserv = first.split(separator: " ").first.map(String.init)?.lowercased() ?? ""
-            guard !trustedAuthservID.isEmpty, authserv == trustedAuthservID.lowercased() else { continue }
-            for resinfo in parts.dropFirst() {
-                let tokens = resinfo.split(separator: " ").map(String.init)
-                guard let head = tokens.first, let eq = head.firstIndex(of: "=") else { continue }
-                let method = head[..<eq].lowercased()
-                let result = head[head.index(after: eq)...].lowercased()
-                var domain: String?
-                for token in tokens.dropFirst() {
-                    let kv = token.split(separator: "=", maxSplits: 1).map(String.init)
-                    guard kv.count == 2 else { continue }
-                    let key = kv[0].lowercased(), value = kv[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
-                    if method == "dkim" && (key == "header.d" || key == "header.i") {
-                        domain = value.split(separator: "@").last.map(String.init)
-                    } else if method == "spf" && (key == "smtp.mailfrom" || key == "smtp.helo") && domain == nil {
-                        domain = value.split(separator: "@").last.map(String.init)
-                    }
-                }
-                entries.append(Entry(method: method, result: result, domain: domain))
-            }
-        }
-        return entries
-    }
-
-    static func stripComments(_ s: String) -> String {
-        var out = "", depth = 0
-        for ch in s {
-            if ch == "(" { depth += 1 } else if ch == ")" { depth = max(0, depth - 1) } else if depth == 0 { out.append(ch) }
-        }
-        return out
     }
 }

@@ -55,7 +55,7 @@ public actor SubmissionProcessor {
         self.jobsAdded = jobsAdded
         let plan = NumberPlan(config.outgoing.line)
         addressing = FaxAddressing(faxDomains: config.outgoing.faxDomains, subjectAddresses: config.outgoing.subjectAddresses, plan: plan)
-        senders = SenderPolicy(extensions: config.extensions)
+        senders = SenderPolicy(extensions: config.extensions, trustedMTA: config.outgoing.trustedMTA)
         dialPolicy = DialPolicy(config: config.outgoing.policy, plan: plan)
         for dir in ["outgoing", "rejected"] {
             try FileManager.default.createDirectory(atPath: "\(settings.spoolDirectory)/\(dir)", withIntermediateDirectories: true)
@@ -68,11 +68,7 @@ public actor SubmissionProcessor {
     public struct LocalSubmission: Sendable {
         public var extensionName: String
         public var numbers: [String]
-        /// The local user who submitted (owner of the drop request): daily limits count per local user.
-        public var submitterUID: UInt32?
-        public init(extensionName: String, numbers: [String], submitterUID: UInt32? = nil) {
-            self.extensionName = extensionName; self.numbers = numbers; self.submitterUID = submitterUID
-        }
+        public init(extensionName: String, numbers: [String]) { self.extensionName = extensionName; self.numbers = numbers }
     }
 
     @discardableResult
@@ -103,40 +99,122 @@ public actor SubmissionProcessor {
         return record
     }
 
-    /// Answers the sender with the reason, keeps the raw mail under `rejected/`, and records the decision.
+    /// Answers the sender with the reason — only when that address may be answered (backscatter) and has not
+    /// reached its reply limit — keeps the raw mail under `rejected/`, and records the decision with what became of
+    /// the reply. Refusals nobody was told about reach the admin in a digest.
     /// Also used by intakes for mail that cannot even be parsed (too large, too deeply nested).
     public func refuse(_ mail: IncomingMail, intake: IntakeRecord, _ refusal: Refusal, language: String? = nil) async throws -> IntakeRecord {
         guard intake.state == .fetched, let intakeID = intake.id else { return intake }
         var record = intake
+        let meta: Logger.Metadata = ["intake": "\(intakeID)", "source": "\(intake.source)"]
         if mail.isAutomatic {
             record.state = .ignored
             record.detail = "automatic mail, not answered: " + refusal.description
             try await storage.updateIntake(record)
             return record
         }
-        let text = OutgoingMailText(language: language ?? languageFor(mail))
-        if let to = mail.fromAddress, MailboxSyntax.isAddress(to) {
-            var headers: [(String, String)] = [("Auto-Submitted", "auto-replied")]
-            if let original = mail.messageID { headers += [("In-Reply-To", original), ("References", original)] }
-            let reply = MailMessage(
-                from: settings.from, to: [MailAddress(to)], cc: [], subject: text.refusalSubject(mail.subject), date: Date(),
-                messageID: MailMessage.makeMessageID(domain: settings.hostname), extraHeaders: headers,
-                textBody: text.refusalBody(refusal, original: mail.subject),
-                attachments: [])
-            // Empty envelope sender (RFC 3834): a reply to our reply must never come back as a mail to fax.
-            _ = try await outbox.enqueue(message: reply.render(), envelopeFrom: "", recipients: [to], callID: nil,
-                                         id: "refusal-\(intakeID)")
+        let now = Date()
+        let gate = senders.evaluate(mail, secrets: [])
+        let to = mail.fromAddress.flatMap { MailboxSyntax.isAddress($0) ? $0 : nil }
+        record.replyAddress = to?.lowercased()
+        record.decidedAt = now
+        if gate.alertAdmin {
+            record.adminAlert = true
+            logger.error("the MTA did not strip an Authentication-Results header with the trusted authserv-id (RFC 8601 §5): mail refused, check the MTA",
+                         metadata: meta)
+        }
+        if let to, gate.mayReply {
+            let limit = config.outgoing.replies.maxPerRecipientPerHour
+            if try await storage.repliesSent(to: to, since: now.addingTimeInterval(-3600)) >= limit {
+                record.reply = .rateLimited
+                logger.warning("refusal not answered: reply limit per recipient reached", metadata: meta.merging(["limit": "\(limit)/h"]) { $1 })
+            } else {
+                let text = OutgoingMailText(language: language ?? languageFor(mail))
+                var headers: [(String, String)] = [("Auto-Submitted", "auto-replied")]
+                if let original = mail.messageID { headers += [("In-Reply-To", original), ("References", original)] }
+                let reply = MailMessage(
+                    from: settings.from, to: [MailAddress(to)], cc: [], subject: text.refusalSubject(mail.subject), date: now,
+                    messageID: MailMessage.makeMessageID(domain: settings.hostname), extraHeaders: headers,
+                    textBody: text.refusalBody(refusal, original: mail.subject),
+                    attachments: [])
+                // Empty envelope sender (RFC 3834): a reply to our reply must never come back as a mail to fax.
+                _ = try await outbox.enqueue(message: reply.render(), envelopeFrom: "", recipients: [to], callID: nil,
+                                             id: "refusal-\(intakeID)")
+                record.reply = .sent
+            }
+        } else {
+            // Not proven and not an authenticated allowed sender: the From address may be forged, and a reply
+            // would make us a spam reflector. Journal, count, and tell the admin in the digest instead.
+            record.reply = .suppressed
         }
         let rejectedPath = "\(settings.spoolDirectory)/rejected/\(intakeID).eml"
+        var moveProblem: String?
         if FileManager.default.fileExists(atPath: record.rawPath) && record.rawPath != rejectedPath {
-            try? FileManager.default.moveItem(atPath: record.rawPath, toPath: rejectedPath)
-            record.rawPath = rejectedPath
+            do {
+                try FileManager.default.moveItem(atPath: record.rawPath, toPath: rejectedPath)
+                record.rawPath = rejectedPath
+            } catch {
+                // The record keeps the path where the mail really is, so retention and export still find it.
+                moveProblem = "the raw mail could not be moved to rejected/: \(error)"
+                logger.error("refused mail not moved to rejected/; it stays where it was", metadata: meta.merging(["error": "\(error)"]) { $1 })
+            }
         }
         record.state = .rejected
-        record.detail = ([refusal.description] + refusal.detail).joined(separator: "; ")
+        record.detail = ([refusal.description] + refusal.detail + (moveProblem.map { [$0] } ?? [])).joined(separator: "; ")
         try await storage.updateIntake(record)
-        logger.notice("mail refused: \(refusal.description)", metadata: ["intake": "\(intakeID)", "source": "\(intake.source)"])
+        logger.notice("mail refused: \(refusal.description)", metadata: meta.merging(["reply": "\(record.reply?.rawValue ?? "-")"]) { $1 })
+        if record.reply != .sent || record.adminAlert {
+            do { try await sendAdminDigestIfDue(now: now) } catch {
+                logger.error("admin digest not queued", metadata: ["error": "\(error)"])
+            }
+        }
         return record
+    }
+
+    /// At most one digest per period (`outgoing.replies.admin_digest_minutes`), to `mail.admin_address`, listing the
+    /// refusals nobody was told about with redacted senders. Its outbox id is derived from the period, so a step
+    /// repeated after a crash never mails twice; refusals after this period's digest wait for the next one.
+    public func sendAdminDigestIfDue(now: Date = Date()) async throws {
+        let period = TimeInterval(max(1, config.outgoing.replies.adminDigestMinutes) * 60)
+        let start = floor(now.timeIntervalSince1970 / period) * period
+        let digestID = "admin-digest-\(Int64(start))"
+        let pending = try await storage.undigestedRefusals()
+        guard !pending.isEmpty else { return }
+        if try await storage.digestSent(digestID) {
+            scheduleDigest(at: Date(timeIntervalSince1970: start + period))
+            return
+        }
+        guard let admin = config.mail.adminAddress, MailboxSyntax.isAddress(admin) else {
+            logger.warning("refusals not answered and no mail.admin_address to tell", metadata: ["count": "\(pending.count)"])
+            try await storage.markDigested(pending.compactMap(\.id), digestID: digestID)
+            return
+        }
+        let language = config.extensions.first?.language ?? "de"
+        let digest = AdminDigest(refusals: pending, language: language)
+        let message = MailMessage(
+            from: settings.from, to: [MailAddress(admin)], cc: [], subject: digest.subject, date: now,
+            messageID: MailMessage.makeMessageID(domain: settings.hostname), extraHeaders: [("Auto-Submitted", "auto-generated")],
+            textBody: digest.body, attachments: [])
+        _ = try await outbox.enqueue(message: message.render(), envelopeFrom: "", recipients: [admin], callID: nil, id: digestID)
+        try await storage.markDigested(pending.compactMap(\.id), digestID: digestID)
+        logger.notice("admin digest queued", metadata: ["refusals": "\(pending.count)", "digest": "\(digestID)"])
+    }
+
+    private var digestScheduled = false
+
+    /// Refusals after this period's digest go out at the start of the next period, even if no mail comes then.
+    private func scheduleDigest(at date: Date) {
+        guard !digestScheduled else { return }
+        digestScheduled = true
+        Task { [weak self] in
+            try? await Task.sleep(for: .seconds(max(1, date.timeIntervalSinceNow + 1)))
+            await self?.runScheduledDigest()
+        }
+    }
+
+    private func runScheduledDigest() async {
+        digestScheduled = false
+        do { try await sendAdminDigestIfDue() } catch { logger.error("admin digest not queued", metadata: ["error": "\(error)"]) }
     }
 
     private func languageFor(_ mail: IncomingMail) -> String {
@@ -162,7 +240,7 @@ public actor SubmissionProcessor {
                 do {
                     let e164 = try addressing.plan.e164(written)
                     addressed.recipients.append(.init(written: written, e164: e164, dialString: addressing.plan.dialString(e164)))
-                } catch { addressed.invalid.append(.number(error)) }
+                } catch { addressed.invalid.append(error.description) }
             }
         } else {
             check = senders.check(mail, secrets: addressed.secrets)
@@ -180,20 +258,20 @@ public actor SubmissionProcessor {
                           en: "the sender \(QuotedText.clean(who)) could not be verified: the receiving mail server did not confirm \(method) for this domain")
         case .failure(.wrongSecret):
             throw Refusal(de: "das Fax-Kennwort fehlt oder ist falsch", en: "the fax secret is missing or wrong")
+        case .failure(.authenticationFailed(let who)):
+            throw Refusal(de: "der Absender \(QuotedText.clean(who)) konnte nicht bestätigt werden: der annehmende Mailserver meldet eine fehlgeschlagene Prüfung (DKIM, SPF oder DMARC) für diese Domain",
+                          en: "the sender \(QuotedText.clean(who)) could not be verified: the receiving mail server reports a failed check (DKIM, SPF or DMARC) for this domain")
+        case .failure(.unstrippedVerdict(let who)):
+            throw Refusal(de: "der Absender \(QuotedText.clean(who)) konnte nicht bestätigt werden: die Nachricht enthält ein Prüfergebnis, das nicht vom annehmenden Mailserver stammt",
+                          en: "the sender \(QuotedText.clean(who)) could not be verified: the message carries an authentication result the receiving mail server did not write",
+                          adminNotes: ["an Authentication-Results header with the trusted authserv-id sits below the MTA's Received line (not stripped, RFC 8601 §5)"])
         }
         guard let ext = config.extensions.first(where: { $0.name == grant.extensionName }) else {
             throw Refusal(SubmissionReason.extensionNotConfigured(grant.extensionName))
         }
         if !addressed.invalid.isEmpty { throw Refusal(SubmissionReason.numberNotUnderstood, details: localized(addressed.invalid)) }
         guard !addressed.recipients.isEmpty else { throw Refusal(SubmissionReason.noNumber) }
-        // The final E.164 and the dial string this line makes of it, both against the deny prefixes.
-        var refusals: [DialPolicy.Refusal] = []
-        for (n, r) in addressed.recipients.enumerated() {
-            switch dialPolicy.checkDestination(e164: r.e164, allowInternational: grant.senders.allowInternational) {
-            case .success(let dial): addressed.recipients[n].dialString = dial.digits
-            case .failure(let refusal): refusals.append(refusal)
-            }
-        }
+        let refusals = addressed.recipients.compactMap { dialPolicy.check(e164: $0.e164, allowInternational: grant.senders.allowInternational) }
         if !refusals.isEmpty { throw Refusal(SubmissionReason.numberNotDiallable, details: refusals) }
 
         // A damaged message (broken boundaries, bad base64) would be faxed as a guess; the sender must know instead.
@@ -243,10 +321,7 @@ public actor SubmissionProcessor {
 
         let sender = mail.fromAddress!.lowercased()
         let startOfDay = Calendar.current.startOfDay(for: Date())
-        // Per address, per allow-list domain when a domain entry let the sender in, per local user for the CLI.
-        let limitKey = local.map { DialRules.localLimitKey(uid: $0.submitterUID ?? getuid()) }
-            ?? DialRules.limitKey(sender: sender, allowEntry: grant.allowEntry)
-        let used = try await storage.usage(limitKey: limitKey, since: startOfDay)
+        let used = try await storage.usage(sender: sender, since: startOfDay)
         if let limit = dialPolicy.checkLimits(jobsToday: used.jobs, pagesToday: used.pages,
                                               newJobs: addressed.recipients.count, newPages: pages.count * addressed.recipients.count) {
             throw Refusal(limit)
@@ -264,12 +339,10 @@ public actor SubmissionProcessor {
         try DurableFile.write(SFFWriter.write(pages), to: sffPath)
         if !skipped.isEmpty { logger.notice("skipped unsupported parts at the sender's request", metadata: ["parts": "\(skipped.count)"]) }
         return addressed.recipients.map { r in
-            var job = FaxJob(sendAt: sendAt, intakeID: intake.id, sender: sender, senderName: mail.fromName, extensionName: ext.name,
-                             language: ext.language, number: r.e164, dialString: r.dialString,
-                             subject: subject.isEmpty ? "(no subject)" : subject, pages: pages.count, fine: fine, sffPath: sffPath,
-                             requestMessageID: mail.messageID)
-            job.limitKey = limitKey
-            return job
+            FaxJob(sendAt: sendAt, intakeID: intake.id, sender: sender, senderName: mail.fromName, extensionName: ext.name,
+                   language: ext.language, number: r.e164, dialString: r.dialString,
+                   subject: subject.isEmpty ? "(no subject)" : subject, pages: pages.count, fine: fine, sffPath: sffPath,
+                   requestMessageID: mail.messageID)
         }
     }
 

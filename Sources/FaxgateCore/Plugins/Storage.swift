@@ -29,9 +29,6 @@ public protocol Storage: Sendable {
     func jobEvents(jobID: Int64) async throws -> [CallEvent]
     /// Jobs and pages a sender submitted since a point in time (for daily limits).
     func usage(sender: String, since: Date) async throws -> (jobs: Int, pages: Int)
-    /// Jobs and pages counted under a limit key (`FaxJob.limitKey`) since a point in time; canceled jobs do not
-    /// count. Rows without a key count under their sender address (lowercased).
-    func usage(limitKey: String, since: Date) async throws -> (jobs: Int, pages: Int)
 
     // MARK: Mail intake ledger
     /// Inserts the record unless one exists for (source, uidValidity, uid); returns the stored one.
@@ -41,6 +38,18 @@ public protocol Storage: Sendable {
     func intakes(source: String, movedOnServer: Bool) async throws -> [IntakeRecord]
     /// Same Message-ID seen before (a mailbox recreated with a new UIDVALIDITY must not fax twice).
     func intake(messageID: String) async throws -> IntakeRecord?
+
+    // MARK: Refusal replies (backscatter protection)
+    /// Refusal replies sent to `address` (lowercased) decided at or after `since`: the per-recipient rate limit.
+    func repliesSent(to address: String, since: Date) async throws -> Int
+    /// Refusals the admin has not yet heard about: reply suppressed or rate-limited, or an admin alert.
+    func undigestedRefusals() async throws -> [IntakeRecord]
+    /// Marks those refusals as reported by the digest `digestID`.
+    func markDigested(_ ids: [Int64], digestID: String) async throws
+    /// Whether any refusal was reported by the digest `digestID` (at most one digest per period).
+    func digestSent(_ digestID: String) async throws -> Bool
+    /// Newest first (the CLI's `intake` listing).
+    func recentIntakes(limit: Int) async throws -> [IntakeRecord]
 }
 
 public struct JobStateConflict: Error, Sendable, CustomStringConvertible {
