@@ -90,7 +90,9 @@ extension ReceptionPipeline {
         let composer = VoicemailMail(language: language, numbers: settings.numbers)
         var callerName: String? = nil
         if let book = voicemail.addressBookFile {
-            do { callerName = try AddressBook(file: book).name(for: record.callingNumber) }
+            // E.164 when the type tells it: a national "301112223" is the book's "+49 30 1112223".
+            let number = record.caller.flatMap { settings.numbers.e164($0) } ?? record.callingNumber
+            do { callerName = try AddressBook(file: book).name(for: number) }
             catch { logger.warning("address book unreadable: \(error)", metadata: ["extension": "\(ext.name)"]) }
         }
         let withheld = record.callingPresentation == .restricted
