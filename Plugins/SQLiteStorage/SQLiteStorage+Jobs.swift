@@ -3,6 +3,16 @@ import Foundation
 import GRDB
 
 extension SQLiteStorage {
+    /// Daily limits count per key (an address, an allow-list domain, a local user), a typed column rather
+    /// than a pattern over sender addresses. Rows from before count under their lowercased sender.
+    static func registerJobLimitKeyMigration(_ m: inout DatabaseMigrator) {
+        m.registerMigration("v-job-limit-key") { db in
+            try db.alter(table: "job") { t in t.add(column: "limitKey", .text) }
+            try db.execute(sql: "UPDATE job SET limitKey = lower(sender) WHERE limitKey IS NULL")
+            try db.create(index: "job_on_limitKey_createdAt", on: "job", columns: ["limitKey", "createdAt"])
+        }
+    }
+
     static func registerJobMigrations(_ m: inout DatabaseMigrator) {
         m.registerMigration("v2-jobs-and-intake") { db in
             try db.create(table: "intake") { t in
@@ -119,6 +129,16 @@ extension SQLiteStorage {
         }
     }
 
+    public func usage(limitKey: String, since: Date) async throws -> (jobs: Int, pages: Int) {
+        try await pool.read { db in
+            let row = try Row.fetchOne(db, sql: """
+                SELECT COUNT(*) AS jobs, COALESCE(SUM(pages), 0) AS pages FROM job
+                WHERE limitKey = ? AND createdAt >= ? AND state != 'canceled'
+                """, arguments: [limitKey, since])
+            return (row?["jobs"] ?? 0, row?["pages"] ?? 0)
+        }
+    }
+
     public func recordIntake(_ record: IntakeRecord) async throws -> (record: IntakeRecord, isNew: Bool) {
         try await pool.write { db in
             if let existing = try IntakeRow.filter(Column("source") == record.source && Column("uidValidity") == record.uidValidity
@@ -181,6 +201,7 @@ struct JobRow: Codable, FetchableRecord, MutablePersistableRecord {
     var connectedAt: Date?
     var endedAt: Date?
     var requestMessageID: String?
+    var limitKey: String?
 
     init(_ j: FaxJob) {
         id = j.id; state = j.state.rawValue; createdAt = j.createdAt; sendAt = j.sendAt; nextAttemptAt = j.nextAttemptAt
@@ -189,6 +210,8 @@ struct JobRow: Codable, FetchableRecord, MutablePersistableRecord {
         fine = j.fine; sffPath = j.sffPath; tries = j.tries; protocolErrors = j.protocolErrors; lastCause = j.lastCause
         lastText = j.lastText; remoteStationID = j.remoteStationID; pagesSent = j.pagesSent; bitRate = j.bitRate
         dialedAt = j.dialedAt; connectedAt = j.connectedAt; endedAt = j.endedAt; requestMessageID = j.requestMessageID
+        // Jobs made without a key (older callers) count under their sender, as the usage query expects.
+        limitKey = j.limitKey ?? j.sender.lowercased()
     }
 
     var job: FaxJob {
@@ -198,7 +221,7 @@ struct JobRow: Codable, FetchableRecord, MutablePersistableRecord {
                        requestMessageID: requestMessageID)
         j.id = id; j.nextAttemptAt = nextAttemptAt; j.tries = tries; j.protocolErrors = protocolErrors; j.lastCause = lastCause
         j.lastText = lastText; j.remoteStationID = remoteStationID; j.pagesSent = pagesSent; j.bitRate = bitRate
-        j.dialedAt = dialedAt; j.connectedAt = connectedAt; j.endedAt = endedAt
+        j.dialedAt = dialedAt; j.connectedAt = connectedAt; j.endedAt = endedAt; j.limitKey = limitKey
         return j
     }
 

@@ -54,9 +54,13 @@ final class FaxAddressingTests: XCTestCase {
     }
 
     func testNumberInSubject_forTheGatewayAddress() {
-        let r = addressing.recipients(of: mail(to: ["fax@example.test"], subject: "Fax an 030 123 45 67: Befund Müller"))
+        let r = addressing.recipients(of: mail(to: ["fax@example.test"], subject: "Fax an 030 1234567: Befund Müller"))
         XCTAssertEqual(r.recipients.map(\.e164), ["+49301234567"])
         XCTAssertEqual(r.subject, "Befund Müller")
+        // "030 123" is a complete number already: "45 67" could be anything (a page count, a case number).
+        let grouped = addressing.recipients(of: mail(to: ["fax@example.test"], subject: "Fax an 030 123 45 67: Befund Müller"))
+        XCTAssertTrue(grouped.recipients.isEmpty)
+        XCTAssertEqual(grouped.invalid, [.digitsAfterNumber(number: "030 123", following: "45 67")])
         let missing = addressing.recipients(of: mail(to: ["fax@example.test"], subject: "Befund Müller"))
         XCTAssertTrue(missing.recipients.isEmpty)
         XCTAssertEqual(missing.invalid.count, 1)
@@ -65,7 +69,93 @@ final class FaxAddressingTests: XCTestCase {
     func testBadNumber_isReportedNotDialled() {
         let r = addressing.recipients(of: mail(to: ["hello@fax.example.test"]))
         XCTAssertTrue(r.recipients.isEmpty)
-        XCTAssertEqual(r.invalid, ["'hello' is not a telephone number"])
+        XCTAssertEqual(r.invalid, [.number(.invalidCharacters("hello"))])
+        XCTAssertEqual(r.invalid.first?.text("en"), "'hello' is not a telephone number")
+        XCTAssertEqual(r.invalid.first?.text("de"), "„hello“ ist keine Telefonnummer")
+    }
+
+    func subject(_ text: String) -> FaxAddressing.Result {
+        addressing.recipients(of: mail(to: ["fax@example.test"], subject: text))
+    }
+
+    /// The grammar, case by case: what is taken, what is refused and why. Each refused case was a wrong
+    /// number before (the following digits were merged into it) or a number nobody wrote.
+    func testSubjectGrammar_takesOnlyAnUnambiguousNumber() {
+        let accepted: [(String, String, String)] = [
+            ("Fax an 030 1234567: Befund", "+49301234567", "Befund"),
+            ("fax to +49 30 1234567 - Report", "+49301234567", "Report"),
+            ("Fax: 0301234567 – Befund", "+49301234567", "Befund"),
+            ("FAX 030-1234567 Befund vom 23.11.2026", "+49301234567", "Befund vom 23.11.2026"),
+            ("0301234567", "+49301234567", ""),
+            ("Fax an 030/1234567:Befund", "+49301234567", "Befund"),
+            ("030 1234567 #geheim Befund", "+49301234567", "#geheim Befund"),
+            ("030 1234567 Mu\u{0308}ller", "+49301234567", "Mu\u{0308}ller"),
+            ("0049 30 1234567: 3 Seiten", "+49301234567", "3 Seiten"),
+        ]
+        for (text, e164, rest) in accepted {
+            let r = subject(text)
+            XCTAssertEqual(r.recipients.map(\.e164), [e164], "\(text): \(r.invalid)")
+            XCTAssertEqual(r.subject, rest, text)
+        }
+        let refused: [(String, FaxAddressing.Problem)] = [
+            ("Fax an 030 1234567 3 Seiten", .digitsAfterNumber(number: "030 1234567", following: "3")),
+            ("0301234567 2026 11 23 Befund", .digitsAfterNumber(number: "0301234567", following: "2026 11 23")),
+            ("030 1234567 2026-11-23: Befund", .digitsAfterNumber(number: "030 1234567", following: "2026-11-23")),
+            ("030 1234567 und 040 7654321: Befund", .severalNumbers),
+            ("030 1234567, 040 7654321", .severalNumbers),
+            ("030 1234567 / 040 7654321", .severalNumbers),
+            ("0301234567Befund", .numberGluedToText("0301234567Befund")),
+            ("030 1234567 3Seiten", .numberGluedToText("3Seiten")),
+            ("Befund Müller", .subjectWithoutNumber),
+            ("Faxnummer 0301234567", .subjectWithoutNumber),
+            ("Fax an 030 1234567 * Befund", .unclearEnd("*")),
+            ("Fax an 030 123\u{0663}4567: Befund", .subjectNotASCII(scalar: 0x0663)),
+            ("Fax an 030 1234567\u{200B}: Befund", .subjectNotASCII(scalar: 0x200B)),
+            ("Fax an 030\u{00A0}1234567: Befund", .subjectNotASCII(scalar: 0x00A0)),
+            ("\u{202E}Fax an 030 1234567: Befund", .subjectNotASCII(scalar: 0x202E)),
+            ("Fax an 030 1234567 \u{0663} Seiten", .subjectNotASCII(scalar: 0x0663)),
+            ("Fax an 0\u{0301}30 1234567: Befund", .subjectNotASCII(scalar: 0x0301)),
+            ("Fax an \u{FF10}\u{FF13}\u{FF10} 1234567: Befund", .subjectNotASCII(scalar: 0xFF10)),
+        ]
+        for (text, problem) in refused {
+            let r = subject(text)
+            XCTAssertTrue(r.recipients.isEmpty, "\(text) gave \(r.recipients)")
+            XCTAssertEqual(r.invalid, [problem], text)
+        }
+        // The reply shows how to write it, in the sender's language.
+        let problem = FaxAddressing.Problem.digitsAfterNumber(number: "030 1234567", following: "3")
+        XCTAssertTrue(problem.text("de").contains("„Fax an 030 1234567: Befund“"), problem.text("de"))
+        XCTAssertTrue(problem.text("en").contains("\"Fax to 030 1234567: Report\""), problem.text("en"))
+        XCTAssertFalse(problem.text("de").contains("without"), "German is German throughout")
+    }
+
+    /// Unicode in the local part, in FAX= and in the CLI's numbers: refused on scalars, before any stripping.
+    func testUnicodeInNumbers_isRefusedBeforeNormalisation() {
+        let attacks: [(String, UInt32)] = [
+            ("030123\u{0664}567@fax.example.test", 0x0664),          // Arabic-Indic digit four
+            ("0301234\u{200B}567@fax.example.test", 0x200B),         // zero-width space
+            ("0\u{0301}301234567@fax.example.test", 0x0301),          // combining acute on a digit
+            ("\u{202E}7654321030@fax.example.test", 0x202E),          // right-to-left override
+            ("FAX=+49\u{0966}301234567@fax.example.test", 0x0966),    // Devanagari zero
+            ("FAX=+4930\u{2011}1234567@fax.example.test", 0x2011),    // non-breaking hyphen (stripped "-" before)
+            ("0301234567+geh\u{00E9}im@fax.example.test", 0x00E9),    // the whole local part is ASCII or nothing
+        ]
+        for (address, scalar) in attacks {
+            let r = addressing.recipients(of: mail(to: [address]))
+            XCTAssertTrue(r.recipients.isEmpty, "\(address) gave \(r.recipients)")
+            guard case .addressNotASCII(_, let found)? = r.invalid.first else { return XCTFail("\(address): \(r.invalid)") }
+            XCTAssertEqual(found, scalar, address)
+        }
+        let plan = addressing.plan
+        for written in ["030 123\u{0663}4567", "\u{1D7CE}301234567", "030\u{00A0}1234567", "030\u{2009}1234567", "\u{00A0}0301234567",
+                        "030 1234567\u{FE0F}", "0301234567\u{2066}", "\u{FF10}301234567"] {
+            XCTAssertThrowsError(try plan.e164(written), written) { error in
+                guard case .notASCII(let shown, _)? = error as? NumberPlan.Failure else { return XCTFail("\(written): \(error)") }
+                XCTAssertTrue(shown.unicodeScalars.allSatisfy { $0.isASCII }, "shown escaped: \(shown)")
+            }
+        }
+        XCTAssertThrowsError(try plan.e164("030\t1234567")) { XCTAssertEqual($0 as? NumberPlan.Failure, .invalidCharacters("030<U+0009>1234567")) }
+        XCTAssertEqual(try plan.e164(" 030 1234567 "), "+49301234567")
     }
 }
 
@@ -142,5 +232,45 @@ final class SenderPolicyTests: XCTestCase {
         XCTAssertEqual(policy.checkLimits(jobsToday: 50, pagesToday: 0, newJobs: 1, newPages: 1), .jobLimit(limit: 50))
         XCTAssertEqual(policy.checkLimits(jobsToday: 1, pagesToday: 499, newJobs: 1, newPages: 2), .pageLimit(limit: 500, used: 499, wanted: 2))
         XCTAssertNil(policy.checkLimits(jobsToday: 1, pagesToday: 10, newJobs: 1, newPages: 2))
+    }
+
+    /// Deny prefixes are E.164; the dial string is checked in this line's dial forms too.
+    func testDialPolicy_deniesThePrefixInTheDialStringForm() throws {
+        let direct = NumberPlan(LineConfig(countryCode: "49", areaCode: "30"))
+        let pbx = NumberPlan(LineConfig(countryCode: "49", areaCode: "30", outsideLinePrefix: "0"))
+        XCTAssertEqual(direct.dialPrefixes(forE164Prefix: "+49900"), ["0049900", "0900"])
+        XCTAssertEqual(pbx.dialPrefixes(forE164Prefix: "+49900"), ["00049900", "00900"])
+        XCTAssertEqual(pbx.dialPrefixes(forE164Prefix: "+881"), ["000881"])
+        XCTAssertEqual(direct.dialPrefixes(forE164Prefix: "+4"), ["004", "0"], "shorter than the country code: every national call")
+        for plan in [direct, pbx] {
+            let policy = DialPolicy(config: DialPolicyConfig(), plan: plan)
+            for digits in ["09001234567", "00499001234567"] {
+                let dial = try XCTUnwrap(DialString(plan.line.outsideLinePrefix + digits))
+                XCTAssertEqual(policy.check(dialString: dial), .blockedDialString(dialString: dial.digits, prefix: "+49900"), dial.digits)
+            }
+            XCTAssertNil(policy.check(dialString: try XCTUnwrap(DialString(plan.line.outsideLinePrefix + "0301234567"))))
+            XCTAssertEqual(policy.checkDestination(e164: "+49301234567", allowInternational: nil),
+                           .success(try XCTUnwrap(DialString(plan.line.outsideLinePrefix + "0301234567"))))
+            XCTAssertEqual(policy.checkDestination(e164: "+499001234567", allowInternational: nil),
+                           .failure(.blockedPrefix(number: "+499001234567", prefix: "+49900")))
+            XCTAssertEqual(policy.checkDestination(e164: "+4930\u{0663}1234567", allowInternational: nil), .failure(.notDiallable("+4930\u{0663}1234567")))
+        }
+    }
+
+    func testDialString_isASCIIDigitsOnly() throws {
+        XCTAssertEqual(DialString("0301234567")?.digits, "0301234567")
+        for bad in ["", "+49301234567", "030 1234567", "0\u{0301}301234567", "030\u{0663}", "\u{FF10}30", "030\u{200B}1", "03O1",
+                    String(repeating: "1", count: 31)] {
+            XCTAssertNil(DialString(bad), bad)
+        }
+        XCTAssertThrowsError(try JSONDecoder().decode(DialString.self, from: Data(#""03\u0663""#.utf8)))
+        XCTAssertEqual(try JSONDecoder().decode(DialString.self, from: Data(#""0301""#.utf8)).digits, "0301")
+    }
+
+    func testLimitKey_isTheDomainWhenADomainEntryLetTheSenderIn() {
+        XCTAssertEqual(DialRules.limitKey(sender: "Dr.X@Praxis.example", allowEntry: "@praxis.example"), "@praxis.example")
+        XCTAssertEqual(DialRules.limitKey(sender: "Alice@Example.com", allowEntry: "alice@example.com"), "alice@example.com")
+        XCTAssertEqual(DialRules.limitKey(sender: "alice@example.com", allowEntry: ""), "alice@example.com")
+        XCTAssertEqual(DialRules.localLimitKey(uid: 1000), "local:1000")
     }
 }

@@ -42,6 +42,9 @@ public struct FaxJob: Sendable, Equatable, Codable {
     public var endedAt: Date?
     /// Message-ID of the mail that asked for this fax, for In-Reply-To on the report.
     public var requestMessageID: String?
+    /// What the daily limits count this job under (`DialRules.limitKey`): the sender's address, the allow-list
+    /// domain ("@example.com") all its senders share, or "local:<uid>" for the CLI. nil in rows made before.
+    public var limitKey: String?
 
     public init(state: State = .ready, createdAt: Date = Date(), sendAt: Date? = nil, intakeID: Int64?, sender: String,
                 senderName: String?, extensionName: String, language: String, number: String, dialString: String,

@@ -68,7 +68,11 @@ public actor SubmissionProcessor {
     public struct LocalSubmission: Sendable {
         public var extensionName: String
         public var numbers: [String]
-        public init(extensionName: String, numbers: [String]) { self.extensionName = extensionName; self.numbers = numbers }
+        /// The local user who submitted (owner of the drop request): daily limits count per local user.
+        public var submitterUID: UInt32?
+        public init(extensionName: String, numbers: [String], submitterUID: UInt32? = nil) {
+            self.extensionName = extensionName; self.numbers = numbers; self.submitterUID = submitterUID
+        }
     }
 
     @discardableResult
@@ -240,7 +244,7 @@ public actor SubmissionProcessor {
                 do {
                     let e164 = try addressing.plan.e164(written)
                     addressed.recipients.append(.init(written: written, e164: e164, dialString: addressing.plan.dialString(e164)))
-                } catch { addressed.invalid.append(error.description) }
+                } catch { addressed.invalid.append(.number(error)) }
             }
         } else {
             check = senders.check(mail, secrets: addressed.secrets)
@@ -271,7 +275,14 @@ public actor SubmissionProcessor {
         }
         if !addressed.invalid.isEmpty { throw Refusal(SubmissionReason.numberNotUnderstood, details: localized(addressed.invalid)) }
         guard !addressed.recipients.isEmpty else { throw Refusal(SubmissionReason.noNumber) }
-        let refusals = addressed.recipients.compactMap { dialPolicy.check(e164: $0.e164, allowInternational: grant.senders.allowInternational) }
+        // The final E.164 and the dial string this line makes of it, both against the deny prefixes.
+        var refusals: [DialPolicy.Refusal] = []
+        for (n, r) in addressed.recipients.enumerated() {
+            switch dialPolicy.checkDestination(e164: r.e164, allowInternational: grant.senders.allowInternational) {
+            case .success(let dial): addressed.recipients[n].dialString = dial.digits
+            case .failure(let refusal): refusals.append(refusal)
+            }
+        }
         if !refusals.isEmpty { throw Refusal(SubmissionReason.numberNotDiallable, details: refusals) }
 
         // A damaged message (broken boundaries, bad base64) would be faxed as a guess; the sender must know instead.
@@ -321,7 +332,10 @@ public actor SubmissionProcessor {
 
         let sender = mail.fromAddress!.lowercased()
         let startOfDay = Calendar.current.startOfDay(for: Date())
-        let used = try await storage.usage(sender: sender, since: startOfDay)
+        // Per address, per allow-list domain when a domain entry let the sender in, per local user for the CLI.
+        let limitKey = local.map { DialRules.localLimitKey(uid: $0.submitterUID ?? getuid()) }
+            ?? DialRules.limitKey(sender: sender, allowEntry: grant.allowEntry)
+        let used = try await storage.usage(limitKey: limitKey, since: startOfDay)
         if let limit = dialPolicy.checkLimits(jobsToday: used.jobs, pagesToday: used.pages,
                                               newJobs: addressed.recipients.count, newPages: pages.count * addressed.recipients.count) {
             throw Refusal(limit)
@@ -339,10 +353,12 @@ public actor SubmissionProcessor {
         try DurableFile.write(SFFWriter.write(pages), to: sffPath)
         if !skipped.isEmpty { logger.notice("skipped unsupported parts at the sender's request", metadata: ["parts": "\(skipped.count)"]) }
         return addressed.recipients.map { r in
-            FaxJob(sendAt: sendAt, intakeID: intake.id, sender: sender, senderName: mail.fromName, extensionName: ext.name,
-                   language: ext.language, number: r.e164, dialString: r.dialString,
-                   subject: subject.isEmpty ? "(no subject)" : subject, pages: pages.count, fine: fine, sffPath: sffPath,
-                   requestMessageID: mail.messageID)
+            var job = FaxJob(sendAt: sendAt, intakeID: intake.id, sender: sender, senderName: mail.fromName, extensionName: ext.name,
+                             language: ext.language, number: r.e164, dialString: r.dialString,
+                             subject: subject.isEmpty ? "(no subject)" : subject, pages: pages.count, fine: fine, sffPath: sffPath,
+                             requestMessageID: mail.messageID)
+            job.limitKey = limitKey
+            return job
         }
     }
 

@@ -29,6 +29,9 @@ public protocol Storage: Sendable {
     func jobEvents(jobID: Int64) async throws -> [CallEvent]
     /// Jobs and pages a sender submitted since a point in time (for daily limits).
     func usage(sender: String, since: Date) async throws -> (jobs: Int, pages: Int)
+    /// Jobs and pages counted under a limit key (`FaxJob.limitKey`) since a point in time; canceled jobs do not
+    /// count. Rows without a key count under their sender address (lowercased).
+    func usage(limitKey: String, since: Date) async throws -> (jobs: Int, pages: Int)
 
     // MARK: Mail intake ledger
     /// Inserts the record unless one exists for (source, uidValidity, uid); returns the stored one.
