@@ -391,7 +391,9 @@ public actor CAPIFaxTransport: FaxSendingTransport {
         }
         let id = nextSendID
         nextSendID += 1
-        logger.info("dialling", metadata: ["job": "\(fax.jobID)", "to": "\(fax.dialString)", "controller": "\(controller)",
+        // No dial string here: with a PBX's outside-line digit it is no notation of the number the redaction can
+        // equate, so it would get another pseudonym than the queue's "dialling" line (which names the number).
+        logger.info("dialling", metadata: ["job": "\(fax.jobID)", "controller": "\(controller)",
                                            "bytes": "\(fax.sff.count)"])
         return await withCheckedContinuation { c in
             pendingSends[id] = c

@@ -39,7 +39,7 @@ public actor IMAPIntake: Service {
 
     public init(settings: Settings, storage: any Storage, processor: SubmissionProcessor, logger: Logger) throws {
         self.settings = settings; self.storage = storage; self.processor = processor; self.logger = logger
-        try FileManager.default.createDirectory(atPath: settings.spoolDirectory + "/intake", withIntermediateDirectories: true)
+        try DurableFile.makeDirectory(settings.spoolDirectory + "/intake")  // 0700 whatever the umask
     }
 
     public func run() async throws {

@@ -71,9 +71,7 @@ struct ConfigCommand: AsyncParsableCommand {
             if let ca = config.smtp.caFile, !FileManager.default.isReadableFile(atPath: ca) {
                 problems.append("smtp.ca_file: cannot read \(ca)")
             }
-            if let pw = config.smtp.passwordFile, !FileManager.default.isReadableFile(atPath: pw) {
-                problems.append("smtp.password_file: cannot read \(pw)")
-            }
+            problems += ConfigValidator.secretFileProblems(configPath: options.path, config: config)
             for warning in ConfigLoader.warnings(config, file: options.path) {
                 FileHandle.standardError.write(Data("\(options.path): \(warning)\n".utf8))
             }

@@ -16,7 +16,7 @@ enum PrivacyAssembly {
         guard config.privacy.pseudonyms else { return nil }
         // Without a key (config check before the first start) a throw-away key still exercises the rules.
         let key = try Pseudonymizer.installationKey(spoolDirectory: config.spoolDirectory, create: createKey) ?? Pseudonymizer.randomKey()
-        return Pseudonymizer(key: key, countryCode: config.privacy.countryCode)
+        return Pseudonymizer(key: key, countryCode: config.privacyCountryCode)
     }
 
     static func logRedactor(_ config: Configuration, createKey: Bool) throws -> Redactor {
@@ -37,10 +37,10 @@ enum PrivacyAssembly {
     /// Every retention category this build implements. Add new categories here (see RetentionCategory).
     static func categories(_ config: Configuration, storage: SQLiteStorage) -> [any RetentionCategory] {
         [
-            ReceivedFaxesCategory(storage: storage, spoolDirectory: config.spoolDirectory, countryCode: config.privacy.countryCode),
-            JournalCategory(storage: storage, spoolDirectory: config.spoolDirectory, countryCode: config.privacy.countryCode),
-            SentFaxesCategory(storage: storage, spoolDirectory: config.spoolDirectory, countryCode: config.privacy.countryCode),
-            VoicemailsCategory(storage: storage, spoolDirectory: config.spoolDirectory, countryCode: config.privacy.countryCode),
+            ReceivedFaxesCategory(storage: storage, spoolDirectory: config.spoolDirectory, countryCode: config.privacyCountryCode),
+            JournalCategory(storage: storage, spoolDirectory: config.spoolDirectory, countryCode: config.privacyCountryCode),
+            SentFaxesCategory(storage: storage, spoolDirectory: config.spoolDirectory, countryCode: config.privacyCountryCode),
+            VoicemailsCategory(storage: storage, spoolDirectory: config.spoolDirectory, countryCode: config.privacyCountryCode),
             RejectedMailsCategory(storage: storage, spoolDirectory: config.spoolDirectory),
             LogFilesCategory(directory: config.logDirectory),
             SnapshotsCategory(directory: config.snapshotDirectory),
@@ -50,7 +50,7 @@ enum PrivacyAssembly {
     static func engine(_ config: Configuration, storage: SQLiteStorage, logger: Logger) -> RetentionEngine {
         RetentionEngine(
             categories: categories(config, storage: storage), settings: config.retention,
-            configHolds: config.privacy.legalHolds.compactMap { SubjectID($0, countryCode: config.privacy.countryCode) },
+            configHolds: config.privacy.legalHolds.compactMap { SubjectID($0, countryCode: config.privacyCountryCode) },
             holdStore: storage, audit: storage,
             exporter: config.retention.exportBeforeDelete ? DirectoryArchiveExporter(directory: config.archiveDirectory) : nil,
             logger: logger)
@@ -68,7 +68,7 @@ enum PrivacyAssembly {
     }
 
     static func subject(_ text: String, _ config: Configuration) throws -> SubjectID {
-        guard let s = SubjectID(text, countryCode: config.privacy.countryCode) else {
+        guard let s = SubjectID(text, countryCode: config.privacyCountryCode) else {
             throw ValidationFailure("'\(text)' is neither a telephone number nor an e-mail address")
         }
         return s
@@ -148,19 +148,26 @@ struct SnapshotCommand: AsyncParsableCommand {
         @OptionGroup var options: ConfigOption
         @Option(help: "First day of logs to include (YYYY-MM-DD, UTC).") var from: String?
         @Option(help: "Last day of logs to include (YYYY-MM-DD, UTC).") var to: String?
-        @Flag(help: "Mail the archive to snapshot.support_address, and the passphrase in a separate mail.") var mail = false
+        @Flag(help: "Mail the archive to snapshot.support_address and the passphrase to snapshot.passphrase_address (never queued).") var mail = false
         @Flag(help: "No progress lines.") var quiet = false
 
         func run() async throws {
             let config = try options.loadOrExit()
+            if mail, config.snapshot.supportAddress == nil { throw ValidationFailure("--mail needs snapshot.support_address") }
             let result = try await SnapshotCommand.create(config: config, configPath: options.path, from: try parseDay(from, endOfDay: false),
                                                           to: try parseDay(to, endOfDay: true), quiet: quiet)
             print("snapshot: \(result.path) (\(result.info.bytes) bytes, \(result.info.entries) files)")
             print("passphrase (shown once, not stored): \(result.passphrase)")
             if mail {
-                guard let support = config.snapshot.supportAddress else { throw ValidationFailure("snapshot.support_address is not set") }
-                try await SnapshotMail.send(result, to: support, config: config)
-                print("mailed to \(support): archive and passphrase in two separate mails")
+                let outcome = try await SnapshotMail.send(result, config: config)
+                if outcome.archiveSent { print("archive mailed to \(config.snapshot.supportAddress ?? "")") }
+                if outcome.passphraseSent {
+                    print("passphrase mailed separately to \(config.snapshot.passphraseAddress ?? "")")
+                } else if outcome.archiveSent && config.snapshot.passphraseAddress == nil {
+                    print("passphrase not mailed (no snapshot.passphrase_address): pass it on by phone or another channel")
+                }
+                for failure in outcome.failures { FileHandle.standardError.write(Data("error: \(failure); nothing was queued\n".utf8)) }
+                if !outcome.failures.isEmpty { throw ExitCode(75) }  // EX_TEMPFAIL: try --mail again later
             }
         }
     }
@@ -176,7 +183,7 @@ struct SnapshotCommand: AsyncParsableCommand {
         statistics["outbox.failed"] = ((try? FileManager.default.contentsOfDirectory(atPath: outbox + "/failed")) ?? []).filter { $0.hasSuffix(".json") }.count
         statistics["spool.incoming_files"] = ((try? FileManager.default.contentsOfDirectory(atPath: config.spoolDirectory + "/incoming")) ?? []).count
         let pseudonyms = try PrivacyAssembly.pseudonymizer(config, createKey: false)
-            ?? Pseudonymizer(key: Pseudonymizer.randomKey(), countryCode: config.privacy.countryCode)
+            ?? Pseudonymizer(key: Pseudonymizer.randomKey(), countryCode: config.privacyCountryCode)
         let request = SnapshotRequest(
             configText: configText, logDirectory: config.logDirectory, outputDirectory: config.snapshotDirectory, from: from, to: to,
             versions: ["faxgate \(FaxgateVersion.string)"] + LibraryVersions.lines() + [ProcessInfo.processInfo.operatingSystemVersionString],
@@ -248,41 +255,57 @@ struct SnapshotCommand: AsyncParsableCommand {
     }
 }
 
-/// Sends a snapshot to support as two mails: the archive, then — separately — its passphrase, so one
-/// intercepted or misdirected mail is not enough. Direct SMTP first; if the server is unreachable, both
-/// go into the durable outbox for `serve` to deliver.
+/// Sends a snapshot to support: the archive to `snapshot.support_address`, the passphrase — separately — to
+/// `snapshot.passphrase_address` (never the same mailbox), so one misdirected or intercepted mail is not enough.
+/// Both go directly over SMTP and nothing is queued: an outbox copy would put the passphrase on disk next to the
+/// archive. A mail that cannot be sent is reported; the passphrase stays on the admin's screen only.
 enum SnapshotMail {
-    static func send(_ result: SnapshotResult, to support: String, config: Configuration) async throws {
+    struct Outcome { var archiveSent: Bool; var passphraseSent: Bool; var failures: [String] }
+
+    static func send(_ result: SnapshotResult, config: Configuration) async throws -> Outcome {
+        guard let support = config.snapshot.supportAddress else { throw ValidationFailure("snapshot.support_address is not set") }
+        guard !config.snapshot.passphraseGoesWithArchive else {
+            throw ValidationFailure("snapshot.passphrase_address equals snapshot.support_address: archive and passphrase never go to the same mailbox")
+        }
         guard let from = MailboxSyntax.address(in: config.mail.from) else { throw ValidationFailure("mail.from is not an address") }
         let hostname = config.hostname ?? "localhost"
+        let sender = SMTPMailSender(settings: try Gateway.smtpSettings(config))
+        let envelopeFrom = config.mail.envelopeFrom ?? from.address
+        var outcome = Outcome(archiveSent: false, passphraseSent: false, failures: [])
+
         let archive = MailMessage(
             from: MailAddress(from.address, displayName: from.name), to: [MailAddress(support)],
             subject: "faxgate support snapshot \(result.info.name)", messageID: MailMessage.makeMessageID(domain: hostname),
             extraHeaders: [("Auto-Submitted", "auto-generated")],
-            textBody: "Encrypted support snapshot (AES-256 ZIP). The passphrase follows in a separate mail.\n",
+            textBody: "Encrypted support snapshot (AES-256 ZIP). The passphrase reaches you separately.\n",
             attachments: [MailAttachment(filename: "\(result.info.name).zip", contentType: "application/zip",
                                          data: [UInt8](try Data(contentsOf: URL(fileURLWithPath: result.path))))])
-        let secret = MailMessage(
-            from: MailAddress(from.address, displayName: from.name), to: [MailAddress(support)],
-            subject: "faxgate support snapshot \(result.info.name): passphrase", messageID: MailMessage.makeMessageID(domain: hostname),
-            extraHeaders: [("Auto-Submitted", "auto-generated")],
-            textBody: "Passphrase for \(result.info.name).zip (sent separately from the archive):\n\n\(result.passphrase)\n")
-        let sender = SMTPMailSender(settings: try Gateway.smtpSettings(config))
-        let envelopeFrom = config.mail.envelopeFrom ?? from.address
-        for message in [archive, secret] {
+        do {
+            try await sender.send(envelopeFrom: envelopeFrom, recipients: [support], message: archive.render())
+            outcome.archiveSent = true
+        } catch {
+            outcome.failures.append("archive not mailed to \(support): \(error)")
+        }
+        // The passphrase only after the archive went out, and only to its own address.
+        if outcome.archiveSent, let secretTo = config.snapshot.passphraseAddress {
+            let secret = MailMessage(
+                from: MailAddress(from.address, displayName: from.name), to: [MailAddress(secretTo)],
+                subject: "faxgate support snapshot \(result.info.name): passphrase", messageID: MailMessage.makeMessageID(domain: hostname),
+                extraHeaders: [("Auto-Submitted", "auto-generated")],
+                textBody: "Passphrase for \(result.info.name).zip (the archive was sent separately):\n\n\(result.passphrase)\n")
             do {
-                try await sender.send(envelopeFrom: envelopeFrom, recipients: [support], message: message.render())
+                try await sender.send(envelopeFrom: envelopeFrom, recipients: [secretTo], message: secret.render())
+                outcome.passphraseSent = true
             } catch {
-                let outbox = try Outbox(directory: config.spoolDirectory + "/outbox", sender: sender,
-                                        settings: .init(retryInitial: .seconds(30), retryMax: .seconds(1800), giveUpAfter: .seconds(432_000)),
-                                        logger: PrivacyAssembly.cliLogger(config))
-                _ = try await outbox.enqueue(message: message.render(), envelopeFrom: envelopeFrom, recipients: [support], callID: nil)
-                FileHandle.standardError.write(Data("SMTP not reachable (\(error)); queued in the outbox for serve\n".utf8))
+                outcome.failures.append("passphrase not mailed to \(secretTo): \(error)")
             }
         }
-        var info = result.info
-        info.mailedTo = support
-        try DurableFile.write([UInt8](try SnapshotInfo.encoder.encode(info)), to: "\(config.snapshotDirectory)/\(info.name).json", mode: 0o600)
+        if outcome.archiveSent {
+            var info = result.info
+            info.mailedTo = support
+            try DurableFile.write([UInt8](try SnapshotInfo.encoder.encode(info)), to: "\(config.snapshotDirectory)/\(info.name).json", mode: 0o600)
+        }
+        return outcome
     }
 }
 
@@ -376,7 +399,7 @@ struct GDPRCommand: AsyncParsableCommand {
             let held = report.lines.reduce(0) { $0 + $1.held }
             if held > 0 { print("\(held) item(s) kept: legal hold") }
             // The subject's pseudonym in the logs goes too, unless the subject is under a legal hold.
-            let holds = try await storage.holds() + config.privacy.legalHolds.compactMap { SubjectID($0, countryCode: config.privacy.countryCode) }
+            let holds = try await storage.holds() + config.privacy.legalHolds.compactMap { SubjectID($0, countryCode: config.privacyCountryCode) }
             if !dryRun, !holds.contains(who), let pseudonyms = try PrivacyAssembly.pseudonymizer(config, createKey: false) {
                 let token = who.kind == .phone ? pseudonyms.phone(who.description) : pseudonyms.email(who.normalized)
                 let files = try LogErasure.erase(token: token, kind: who.kind.rawValue, in: config.logDirectory)

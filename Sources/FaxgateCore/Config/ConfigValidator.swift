@@ -1,7 +1,10 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Checks a decoded configuration for mistakes the YAML types cannot express.
-enum ConfigValidator {
+public enum ConfigValidator {
     struct Problem {
         var path: [ConfigLoader.PathElement]
         var message: String
@@ -95,7 +98,44 @@ enum ConfigValidator {
             problem([.key("catch_all")], "no extension is named '\(name)'")
         }
         problems += PrivacyConfigSchema.validate(c)
+        // Log lines outlive the session and reach support: phone numbers and addresses are always redacted from
+        // info up (debug and trace may stay raw on stderr for a developer at the box).
+        for rule in ["phone", "email"] where !c.log.redaction.contains(rule) {
+            problem([.key("log"), .key("redaction")], "must include \(rule): without it personal data reaches the logs")
+        }
+        if let from = logLevels.firstIndex(of: c.log.redactFrom), let info = logLevels.firstIndex(of: "info"), from > info {
+            problem([.key("log"), .key("redact_from")], "must be info or lower: from \(c.log.redactFrom) up only, personal data reaches the journal")
+        }
         return problems
+    }
+
+    /// What `config check` finds on disk, beyond the file's content: secrets a local user could read.
+    /// Errors: a world-readable configuration holding inline secrets (password:, secret: …), a password file
+    /// that is missing, unreadable or world-readable. `configPath` is the file that was loaded.
+    public static func secretFileProblems(configPath: String, config c: Configuration) -> [String] {
+        var problems: [String] = []
+        let inline = (c.smtp.password != nil ? ["smtp.password"] : [])
+            + c.outgoing.mailboxes.enumerated().compactMap { $1.password != nil ? "outgoing.mailboxes[\($0)].password" : nil }
+            + c.extensions.enumerated().compactMap { $1.senders.secret != nil ? "extensions[\($0)].senders.secret" : nil }
+        if !inline.isEmpty, let mode = fileMode(configPath), mode & 0o004 != 0 {
+            problems.append("\(inline.joined(separator: ", ")): inline secret in a world-readable file (mode \(String(mode, radix: 8))); chmod o-r \(configPath) or use password_file")
+        }
+        let files = (c.smtp.passwordFile.map { [("smtp.password_file", $0)] } ?? [])
+            + c.outgoing.mailboxes.enumerated().compactMap { i, m in m.passwordFile.map { ("outgoing.mailboxes[\(i)].password_file", $0) } }
+        for (key, path) in files {
+            guard let mode = fileMode(path) else { problems.append("\(key): \(path) does not exist"); continue }
+            if mode & 0o004 != 0 {
+                problems.append("\(key): \(path) is world-readable (mode \(String(mode, radix: 8))); chmod 0640 and chgrp to the service group")
+            } else if !FileManager.default.isReadableFile(atPath: path) {
+                problems.append("\(key): cannot read \(path)")
+            }
+        }
+        return problems
+    }
+
+    static func fileMode(_ path: String) -> mode_t? {
+        var st = stat()
+        return stat(path, &st) == 0 ? st.st_mode & 0o7777 : nil
     }
 }
 

@@ -4,11 +4,16 @@ import Synchronization
 import Glibc
 #endif
 
-/// Daily log files `<directory>/faxgate-YYYY-MM-DD.log` (UTC date), appended to, mode 0640.
+/// Daily log files `<directory>/faxgate-YYYY-MM-DD.log` (UTC date), appended to, mode 0600 in a 0700 directory.
 ///
 /// Rotation is by name: the first line of a new day opens the next file, so there is nothing to rename
 /// and the retention category `logs` can age files by the date in their name (creation, not access time).
 /// A write failure never stops the gateway: stderr still has the line.
+///
+/// Other processes may replace a day's file (`gdpr erase` rewrites it without the subject's pseudonym). Each
+/// line is therefore appended under an exclusive flock on the open file, after checking that the path still
+/// names that file; if not, the new file is opened. `LogErasure` holds the same lock from reading the old file
+/// until the new one is renamed into place, so every line lands in exactly one version that survives.
 public final class DailyLogFiles: Sendable {
     public let directory: String
     private struct State { var day: String = ""; var fd: Int32 = -1 }
@@ -18,8 +23,7 @@ public final class DailyLogFiles: Sendable {
 
     public init(directory: String, now: @escaping @Sendable () -> Date = Date.init) {
         self.directory = directory; self.now = now
-        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
-                                                 attributes: [.posixPermissions: 0o750])
+        try? DurableFile.makeDirectory(directory, mode: 0o700)
     }
 
     public static let prefix = "faxgate-"
@@ -47,16 +51,33 @@ public final class DailyLogFiles: Sendable {
 
     public func write(_ text: String) {
         let day = Self.dayString(now())
+        let path = directory + "/" + Self.prefix + day + Self.suffix
+        let bytes = Array(text.utf8)
         state.withLock { s in
-            if s.day != day || s.fd < 0 {
-                if s.fd >= 0 { close(s.fd) }
-                s.fd = open(directory + "/" + Self.prefix + day + Self.suffix, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o640)
-                s.day = day
+            if s.day != day, s.fd >= 0 { close(s.fd); s.fd = -1 }
+            s.day = day
+            // Twice at most: a replaced file is noticed under the lock, reopened, and the line goes to the new one.
+            for _ in 0..<3 {
+                if s.fd < 0 { s.fd = (try? DurableFile.createFile(path, flags: O_WRONLY | O_APPEND, mode: 0o600)) ?? -1 }
+                guard s.fd >= 0 else { return }
+                while flock(s.fd, LOCK_EX) != 0 && errno == EINTR {}
+                if Self.isCurrent(fd: s.fd, path: path) {
+                    try? DurableFile.writeAll(s.fd, bytes, path: path)
+                    flock(s.fd, LOCK_UN)
+                    return
+                }
+                flock(s.fd, LOCK_UN)
+                close(s.fd)
+                s.fd = -1
             }
-            guard s.fd >= 0 else { return }
-            var bytes = Array(text.utf8)
-            _ = bytes.withUnsafeMutableBytes { Glibc.write(s.fd, $0.baseAddress, $0.count) }
         }
+    }
+
+    /// Whether `path` still names the file open on `fd` (not replaced by a rename, not unlinked).
+    static func isCurrent(fd: Int32, path: String) -> Bool {
+        var open = stat(), named = stat()
+        guard fstat(fd, &open) == 0, stat(path, &named) == 0 else { return false }
+        return open.st_dev == named.st_dev && open.st_ino == named.st_ino
     }
 
     /// Log files whose day lies in [from, to] (inclusive, by day), oldest first.

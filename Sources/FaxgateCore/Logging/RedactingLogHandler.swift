@@ -33,12 +33,20 @@ public struct RedactingLogHandler: LogHandler {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { $1 } }
         if let extra = event.metadata { merged.merge(extra) { $1 } }
-        var line = "\(Self.timestamp()) \(event.level) \(label):"
+        // Values from outside (station ids, numbers, file names) may hold line breaks or invisible characters:
+        // one event is one line, and nothing invisible may split a number so that no rule recognises it.
+        var head = "\(Self.timestamp()) \(event.level) \(label):"
         // Per-call lines start with the call id, Postfix-style, so one grep tells a call's story.
-        if let id = merged.removeValue(forKey: "call") { line += " [\(id)]" }
-        line += " \(event.message)"
-        for (key, value) in merged.sorted(by: { $0.key < $1.key }) { line += " \(key)=\(value)" }
-        let redacted = redactor.redact(line)
+        if let id = merged.removeValue(forKey: "call") { head += " [\(UntrustedText.logSafe("\(id)"))]" }
+        head += " " + UntrustedText.logSafe("\(event.message)")
+        var line = head, fieldsHidden = head
+        for (key, value) in merged.sorted(by: { $0.key < $1.key }) {
+            let v = UntrustedText.logSafe("\(value)")
+            line += " \(key)=\(v)"
+            // Fields that name people (station id, Subject, file name) are hidden whole, whatever they contain.
+            fieldsHidden += " \(key)=\(redactor.redactField(key: key, value: v) ?? v)"
+        }
+        let redacted = redactor.redact(fieldsHidden)
         sink.write((event.level >= redactFrom ? redacted : line) + "\n")
         files?.write(redacted + "\n")
     }

@@ -220,7 +220,7 @@ public actor DropDirectoryIntake: Service {
                                 attachments: attachments)
         // Keep the request for the record, as the IMAP intake keeps the raw mail: the bytes we read, not the path.
         let raw = "\(directory)/../intake/drop-\(id).json"
-        try FileManager.default.createDirectory(atPath: "\(directory)/../intake", withIntermediateDirectories: true)
+        try DurableFile.makeDirectory("\(directory)/../intake")  // 0700 whatever the umask
         try DurableFile.write(rawRequest, to: raw)
         let (record, _) = try await storage.recordIntake(IntakeRecord(source: "drop", uidValidity: 0, uid: Self.ledgerUID(id),
                                                                       messageID: "drop-\(id)", rawPath: raw))

@@ -58,7 +58,7 @@ public actor SubmissionProcessor {
         senders = SenderPolicy(extensions: config.extensions, trustedMTA: config.outgoing.trustedMTA)
         dialPolicy = DialPolicy(config: config.outgoing.policy, plan: plan)
         for dir in ["outgoing", "rejected"] {
-            try FileManager.default.createDirectory(atPath: "\(settings.spoolDirectory)/\(dir)", withIntermediateDirectories: true)
+            try DurableFile.makeDirectory("\(settings.spoolDirectory)/\(dir)")  // 0700 whatever the umask
         }
     }
 

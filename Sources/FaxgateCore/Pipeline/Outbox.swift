@@ -53,8 +53,10 @@ public actor Outbox: Service {
 
     public init(directory: String, sender: any MailSender, settings: Settings, logger: Logger) throws {
         self.directory = directory; self.sender = sender; self.settings = settings; self.logger = logger
-        try FileManager.default.createDirectory(atPath: directory + "/failed", withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(atPath: directory + "/sent", withIntermediateDirectories: true)
+        // 0700 whatever the umask: queued mails carry faxes (DurableFile.makeDirectory).
+        try DurableFile.makeDirectory(directory)
+        try DurableFile.makeDirectory(directory + "/failed")
+        try DurableFile.makeDirectory(directory + "/sent")
     }
 
     public func setResultHandler(_ handler: @escaping ResultHandler) { onResult = handler }

@@ -44,7 +44,7 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
     public init(settings: Settings, directory: ExtensionDirectory, storage: any Storage, outbox: Outbox, logger: Logger) throws {
         self.settings = settings; self.directory = directory; self.storage = storage; self.outbox = outbox; self.logger = logger
         (work, workContinuation) = AsyncStream.makeStream(of: Int64.self)
-        try FileManager.default.createDirectory(atPath: settings.spoolDirectory + "/incoming", withIntermediateDirectories: true)
+        try DurableFile.makeDirectory(settings.spoolDirectory + "/incoming")  // 0700 whatever the umask
         greetings = VoiceGreetings.prepare(directory.extensions, spoolDirectory: settings.spoolDirectory, logger: logger)
     }
 

@@ -52,7 +52,8 @@ public struct RetentionSettings: Sendable, Codable, Equatable {
 public struct PrivacySettings: Sendable, Codable, Equatable {
     /// Replace personal data in logs with keyed pseudonyms ([phone:kqzmtrwe]) instead of plain [phone].
     public var pseudonyms: Bool = true
-    /// Country calling code used to equate national and international notations ("49").
+    /// Country calling code used to equate national and international notations ("49"). Unset: the line's
+    /// (`outgoing.line.country_code`, default 49) — use `Configuration.privacyCountryCode`, never this directly.
     public var countryCode: String?
     /// Names from the address book and of recipients: redacted wherever they appear.
     /// (Extension names are not personal and stay readable.)
@@ -80,15 +81,26 @@ public struct PrivacySettings: Sendable, Codable, Equatable {
 public struct SnapshotSettings: Sendable, Codable, Equatable {
     /// Default: <spool_directory>/snapshots
     public var directory: String?
-    /// Support address; `snapshot create --mail` sends the archive there and the passphrase in a second mail.
+    /// Support address; `snapshot create --mail` sends the (encrypted) archive there.
     public var supportAddress: String?
+    /// Where `snapshot create --mail` sends the passphrase — never the archive's address, so one misdirected
+    /// or intercepted mailbox is not enough. Unset: the passphrase is only printed, to be passed on by phone.
+    public var passphraseAddress: String?
 
-    enum CodingKeys: String, CodingKey { case directory, supportAddress = "support_address" }
+    enum CodingKeys: String, CodingKey { case directory, supportAddress = "support_address", passphraseAddress = "passphrase_address" }
     public init() {}
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         directory = try c.decodeIfPresent(String.self, forKey: .directory)
         supportAddress = try c.decodeIfPresent(String.self, forKey: .supportAddress)
+        passphraseAddress = try c.decodeIfPresent(String.self, forKey: .passphraseAddress)
+    }
+
+    /// Archive and passphrase would reach the same mailbox (addresses compared without case and display name).
+    public var passphraseGoesWithArchive: Bool {
+        guard let a = supportAddress, let b = passphraseAddress else { return false }
+        let norm = { (s: String) in (MailboxSyntax.address(in: s)?.address ?? s).trimmingCharacters(in: .whitespaces).lowercased() }
+        return norm(a) == norm(b)
     }
 }
 
@@ -97,6 +109,12 @@ extension Configuration {
     public var logDirectory: String { log.directory ?? spoolDirectory + "/log" }
     public var snapshotDirectory: String { snapshot.directory ?? spoolDirectory + "/snapshots" }
     public var archiveDirectory: String { retention.archiveDirectory ?? spoolDirectory + "/archive" }
+    /// The country code pseudonyms, subjects and holds use: `privacy.country_code`, else the line's. Never empty,
+    /// so "030 1234567" in a queue line and "+49 30 1234567" in a transport line get one pseudonym.
+    public var privacyCountryCode: String {
+        if let cc = privacy.countryCode, !cc.isEmpty { return cc }
+        return outgoing.line.countryCode
+    }
 }
 
 /// Schema and checks of the privacy sections, kept here so ConfigLoader/ConfigValidator only call in.
@@ -108,7 +126,7 @@ enum PrivacyConfigSchema {
     static let privacy: ConfigLoader.Schema = .mapping([
         "pseudonyms": .leaf, "country_code": .leaf, "names": .leaf, "redact_patterns": .leaf, "legal_holds": .leaf,
     ])
-    static let snapshot: ConfigLoader.Schema = .mapping(["directory": .leaf, "support_address": .leaf])
+    static let snapshot: ConfigLoader.Schema = .mapping(["directory": .leaf, "support_address": .leaf, "passphrase_address": .leaf])
 
     static func validate(_ c: Configuration) -> [ConfigValidator.Problem] {
         var problems: [ConfigValidator.Problem] = []
@@ -129,11 +147,21 @@ enum PrivacyConfigSchema {
                 problem([.key("privacy"), .key("redact_patterns"), .index(i)], "not a valid regular expression")
             }
         }
-        for (i, subject) in c.privacy.legalHolds.enumerated() where SubjectID(subject, countryCode: c.privacy.countryCode) == nil {
+        if let cc = c.privacy.countryCode, cc != c.outgoing.line.countryCode, c.outgoing.line != LineConfig() || !c.outgoing.mailboxes.isEmpty {
+            problem([.key("privacy"), .key("country_code")],
+                    "differs from outgoing.line.country_code (\(c.outgoing.line.countryCode)): one number would get two pseudonyms; leave it out to use the line's")
+        }
+        for (i, subject) in c.privacy.legalHolds.enumerated() where SubjectID(subject, countryCode: c.privacyCountryCode) == nil {
             problem([.key("privacy"), .key("legal_holds"), .index(i)], "not a telephone number or e-mail address")
         }
         if let support = c.snapshot.supportAddress, !MailboxSyntax.isAddress(support) {
             problem([.key("snapshot"), .key("support_address")], "not an e-mail address: \(support)")
+        }
+        if let address = c.snapshot.passphraseAddress, !MailboxSyntax.isAddress(address) {
+            problem([.key("snapshot"), .key("passphrase_address")], "not an e-mail address: \(address)")
+        }
+        if c.snapshot.passphraseGoesWithArchive {
+            problem([.key("snapshot"), .key("passphrase_address")], "must differ from support_address: archive and passphrase never go to the same mailbox")
         }
         return problems
     }

@@ -32,17 +32,18 @@ public struct Pseudonymizer: Sendable {
     }
 
     public func phone(_ text: String) -> String {
-        let n = SubjectID.normalizePhone(text, countryCode: countryCode) ?? text.filter(\.isASCIIDigit)
+        let n = SubjectID.normalizePhone(text, countryCode: countryCode) ?? SubjectID.asciiDigits(text)
         return "[phone:\(token(kind: "phone", normalized: n))]"
     }
 
     public func email(_ text: String) -> String {
-        "[email:\(token(kind: "email", normalized: text.lowercased()))]"
+        // Composed and decomposed "ü" are one address.
+        "[email:\(token(kind: "email", normalized: text.precomposedStringWithCanonicalMapping.lowercased()))]"
     }
 
     /// Any other value (names, station ids with letters): normalized by case and spacing only.
     public func other(_ kind: String, _ text: String) -> String {
-        let n = text.lowercased().split(whereSeparator: \.isWhitespace).joined(separator: " ")
+        let n = text.precomposedStringWithCanonicalMapping.lowercased().split(whereSeparator: \.isWhitespace).joined(separator: " ")
         return "[\(kind):\(token(kind: kind, normalized: n))]"
     }
 

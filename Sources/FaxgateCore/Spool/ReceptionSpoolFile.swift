@@ -17,10 +17,8 @@ public final class ReceptionSpoolFile: Sendable {
 
     public init(path: String) throws {
         self.path = path
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o640)
-        guard fd >= 0 else {
-            throw DurableFile.Failure(description: "cannot create spool file \(path): \(DurableFile.errnoText())")
-        }
+        // 0600 whatever the umask: the file is a received fax or voice message.
+        let fd = try DurableFile.createFile(path, flags: O_WRONLY | O_EXCL, mode: 0o600)
         state = Mutex(State(fd: fd, written: 0, unsynced: 0, failure: nil))
         try DurableFile.syncDirectory((path as NSString).deletingLastPathComponent)
     }
