@@ -260,6 +260,16 @@ public actor CAPIFaxTransport: FaxSendingTransport {
     /// Spool files of answered calls, by reception id (kept here so DATA_B3 needs no lookup in the machine).
     private var spools: [Int64: ReceptionSpoolFile] = [:]
     private func spool(for receptionID: Int64) -> ReceptionSpoolFile? {
+    /// Receptions past their limits (bytes, pages, minutes) that we already hung up; the call then ends
+    /// through the protocol as usual and `finish` says why.
+    private var hungUpOverLimit: Set<Int64> = []
+    private func hangUpOverLimit(_ receptionID: Int64) {
+        guard hungUpOverLimit.insert(receptionID).inserted,
+            let plci = machine.calls.values.first(where: { $0.answer?.receptionID == receptionID })?.plci else { return }
+        logger.warning("reception over its limit, hanging up", metadata: ["reception": "\(receptionID)"])
+        link?.send(CapiMessage(applID: 0, messageNumber: 0x3FFF, body: .disconnectReq(plci: plci, additionalInfo: [])))
+    }
+
         if let s = spools[receptionID] { return s }
         guard let answer = machine.answer(for: receptionID) else { return nil }
         spools[receptionID] = answer.spool
@@ -271,6 +281,8 @@ public actor CAPIFaxTransport: FaxSendingTransport {
         var spoolError: String? = nil
         do { try f.answer.spool.finish() } catch { spoolError = "\(error)" }
         let handler = self.handler, link = self.link, logger = self.logger, spoolFailure = spoolError
+        hungUpOverLimit.remove(f.receptionID)
+        let overLimit = f.answer.spool.exceeded
         spawn {
             var text: String
             if let override = f.textOverride {
@@ -288,7 +300,9 @@ public actor CAPIFaxTransport: FaxSendingTransport {
                 }
             }
             if let spoolFailure { text += "; spool: \(spoolFailure)" }
-            let end = CallEnd(reason: Int(f.reason), reasonB3: Int(f.reasonB3), text: text, session: f.session, cause: f.cause)
+            if let overLimit { text = overLimit.text("en") }
+            let end = CallEnd(reason: Int(f.reason), reasonB3: Int(f.reasonB3), text: text, session: f.session,
+                              cause: overLimit != nil ? .limitExceeded : f.cause)
             logger.info("call ended", metadata: ["reception": "\(f.receptionID)", "reason": "\(text)",
                                                  "pages": "\(f.session.pages ?? 0)"])
             await handler.callEnded(receptionID: f.receptionID, end: end)

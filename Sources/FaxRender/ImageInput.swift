@@ -119,12 +119,14 @@ enum ImageRenderer {
         case .png: ("pngtopnm", ["-mix", "-background=white"])
         case .gif: ("giftopnm", [])
         }
-        let result = try Sandbox.run(tool, arguments, options: options, workDir: work.path, stdinPath: input, stdoutPath: output)
+        // The decoder's output may not exceed what the checked header allows (16-bit RGB PPM at most).
+        let result = try Sandbox.run(tool, arguments, options: options, workDir: work.path, stdinPath: input, stdoutPath: output,
+                                     outputLimitBytes: width * height * 6 + 4096)
         if result.timedOut || result.signal == SIGXCPU {
             throw RenderError(.timeout, "decoding the \(format.name) image took longer than \(options.timeoutSeconds) s")
         }
         let pnm = (try? work.read("image.pnm")) ?? []
-        guard result.exitCode == 0 || !pnm.isEmpty, var image = PNM.grey(pnm) else {
+        guard result.exitCode == 0 || !pnm.isEmpty, var image = PNM.grey(pnm, maxPixels: options.maxPixels) else {
             let detail = result.log.split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
             throw RenderError(.broken, "the \(format.name) image cannot be decoded" + (detail.isEmpty ? "" : ": \(detail)"))
         }
@@ -156,7 +158,9 @@ enum ImageRenderer {
 
 /// Netpbm output (P4, P5, P6; 8 or 16 bits) as a grey image.
 enum PNM {
-    static func grey(_ data: [UInt8]) -> GreyImage? {
+    /// nil for anything unreadable or larger than `maxPixels`: the size is checked before the pixels are
+    /// allocated, since the decoder that wrote `data` ran on untrusted input.
+    static func grey(_ data: [UInt8], maxPixels: Int) -> GreyImage? {
         guard data.count > 3, data[0] == UInt8(ascii: "P"), [UInt8(ascii: "4"), UInt8(ascii: "5"), UInt8(ascii: "6")].contains(data[1]) else {
             return nil
         }
@@ -179,10 +183,11 @@ enum PNM {
             return digits > 0 ? value : nil
         }
         guard let width = number(), let height = number(), width > 0, height > 0 else { return nil }
+        let (count, overflow) = width.multipliedReportingOverflow(by: height)
+        guard !overflow, count <= maxPixels else { return nil }
         let maxValue = kind == UInt8(ascii: "4") ? 1 : (number() ?? 0)
         guard maxValue > 0, maxValue < 65536 else { return nil }
         i += 1
-        let count = width * height
         var pixels = [UInt8](repeating: 255, count: count)
         switch kind {
         case UInt8(ascii: "4"):

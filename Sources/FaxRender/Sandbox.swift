@@ -1,6 +1,7 @@
 // Runs converters (Ghostscript, netpbm decoders) on untrusted documents as bounded subprocesses:
 // own process group (killed whole on timeout), address-space/CPU/file-size limits through prlimit(1),
-// and no network through a fresh network namespace where the kernel lets us make one.
+// and no network through a fresh network namespace. Fails closed: where either cannot be applied, nothing
+// is rendered unless the admin chose `outgoing.render_sandbox: allow_unsandboxed`.
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -15,22 +16,88 @@ struct SandboxResult: Sendable {
     var log: String
 }
 
+/// Whether converters may run when the sandbox cannot be made (`outgoing.render_sandbox`).
+public enum SandboxPolicy: String, Sendable, Equatable, Codable, CaseIterable {
+    /// Refuse to render (the safe default): untrusted documents never meet an unbounded, networked converter.
+    case required
+    /// The admin's explicit choice to render anyway, with whatever isolation is left (logged as a warning).
+    case allowUnsandboxed = "allow_unsandboxed"
+}
+
+/// What the sandbox can do on this host, as probed from inside it.
+public struct SandboxStatus: Sendable, Equatable {
+    /// The command prefix that applies limits and cuts the network off; only meaningful when `isolated`.
+    var prefix: [String]
+    /// Both the limits and the network namespace were seen in force by a probe process.
+    public var isolated: Bool { problems.isEmpty }
+    /// Why not, one sentence each, for the log, `config check` and the admin.
+    public var problems: [String]
+}
+
+public enum RenderSandbox {
+    /// Probed once per process: the answer does not change while the daemon runs (its unit is fixed).
+    public static var status: SandboxStatus { Sandbox.status }
+
+    /// The error a render fails with when the sandbox is required and missing.
+    static func refusal(_ status: SandboxStatus) -> RenderError {
+        RenderError(.sandboxUnavailable,
+                    "the gateway cannot convert documents safely right now (its converter sandbox is not available); the administrator has been told",
+                    german: "das Gateway kann Dokumente gerade nicht sicher umwandeln (die abgeschottete Umgebung für die Umwandlung fehlt); der Administrator ist informiert")
+    }
+}
+
 enum Sandbox {
-    /// The prefix that cuts the network off, found once: `unshare -n` needs CAP_SYS_ADMIN (root),
-    /// `unshare -rn` works for other users where unprivileged user namespaces are enabled.
-    /// Where neither works (e.g. inside a container without namespaces) the converters still have no
-    /// way to reach the network: gs -dSAFER has no socket operators and netpbm decoders open no sockets.
-    static let networkIsolation: [String] = {
-        guard let unshare = executable("unshare") else { return [] }
-        for flags in [["-n"], ["-r", "-n"]] {
-            let probe = spawnAndWait([unshare] + flags + ["--", "/bin/true"], stdinPath: nil, stdoutPath: nil,
-                                     logPath: "/dev/null", timeoutSeconds: 5, environment: minimalEnvironment(home: "/"))
-            if probe.exitCode == 0 { return [unshare] + flags + ["--"] }
+    static let status: SandboxStatus = probe()
+
+    /// Finds a prefix that bounds resources (prlimit) and cuts the network off (a fresh network namespace),
+    /// and proves both from inside: the probe process reads its own limits and network devices.
+    /// `unshare -rn` (user + network namespace) works for an unprivileged service user where user namespaces
+    /// are allowed (the unit says `RestrictNamespaces=user net`); plain `unshare -n` needs CAP_SYS_ADMIN (root).
+    static func probe() -> SandboxStatus {
+        var problems: [String] = []
+        guard let prlimit = prlimitPath else {
+            return SandboxStatus(prefix: [], problems: ["prlimit (util-linux) is not installed, so converters would run without memory and CPU limits"])
         }
-        return []
-    }()
+        guard let unshare = executable("unshare") else {
+            return SandboxStatus(prefix: [], problems: ["unshare (util-linux) is not installed, so converters would run with network access"])
+        }
+        guard let cat = executable("cat"), let work = try? WorkDirectory() else {
+            return SandboxStatus(prefix: [], problems: ["cannot run the sandbox probe (no cat or no scratch directory)"])
+        }
+        let limitBytes = 256 * 1_048_576
+        for flags in [["-r", "-n"], ["-n"]] {
+            let prefix = limitPrefix(prlimit, bytes: limitBytes, cpuSeconds: 5) + [unshare] + flags + ["--"]
+            let result = spawnAndWait(prefix + [cat, "/proc/self/limits", "/proc/net/dev"], stdinPath: nil,
+                                      stdoutPath: work.file("probe.out"), logPath: work.file("probe.err"),
+                                      timeoutSeconds: 10, environment: minimalEnvironment(home: work.path))
+            let out = readPrefix(work.file("probe.out"), limit: 65_536)
+            guard result.exitCode == 0 else {
+                problems.append("`unshare \(flags.joined(separator: " "))` failed: \(readPrefix(work.file("probe.err"), limit: 300).trimmingCharacters(in: .whitespacesAndNewlines))")
+                continue
+            }
+            let limited = out.split(separator: "\n").contains { $0.hasPrefix("Max address space") && $0.contains(" \(limitBytes) ") }
+            let interfaces = out.split(separator: "\n").compactMap { line -> String? in
+                guard let colon = line.firstIndex(of: ":"), !line.hasPrefix("Max"), !line.contains("|") else { return nil }
+                return line[..<colon].trimmingCharacters(in: .whitespaces)
+            }
+            guard limited else { problems.append("prlimit did not apply the address-space limit"); continue }
+            guard interfaces == ["lo"] else {
+                problems.append("`unshare \(flags.joined(separator: " "))` left network interfaces visible: \(interfaces.joined(separator: ", "))")
+                continue
+            }
+            return SandboxStatus(prefix: [unshare] + flags + ["--"], problems: [])
+        }
+        if geteuid() != 0 {
+            problems.append("as an unprivileged user the sandbox needs user namespaces: allow them (sysctl user.max_user_namespaces > 0; in the systemd unit RestrictNamespaces=user net, no PrivateUsers=)")
+        }
+        return SandboxStatus(prefix: [], problems: problems)
+    }
 
     static let prlimitPath = executable("prlimit")
+
+    static func limitPrefix(_ prlimit: String, bytes: Int, cpuSeconds: Int, fileBytes: Int = 64 * 1_048_576) -> [String] {
+        [prlimit, "--as=\(bytes)", "--cpu=\(cpuSeconds)", "--fsize=\(fileBytes)", "--core=0", "--"]
+    }
 
     static func executable(_ name: String) -> String? {
         for dir in ["/usr/bin", "/bin", "/usr/local/bin", "/usr/sbin", "/sbin"] {
@@ -45,21 +112,23 @@ enum Sandbox {
         ["PATH=/usr/bin:/bin", "LC_ALL=C", "HOME=\(home)", "TMPDIR=\(home)"]
     }
 
-    /// Runs `tool` with the limits of `options`. Blocking: call it off the cooperative pool.
+    /// Runs `tool` with the limits of `options`, in the sandbox. Without one, refuses (policy `required`)
+    /// or runs with whatever is left (`allow_unsandboxed`). Blocking: call it off the cooperative pool.
     static func run(
         _ tool: String, _ arguments: [String], options: RenderOptions, workDir: String,
-        stdinPath: String? = nil, stdoutPath: String? = nil
+        stdinPath: String? = nil, stdoutPath: String? = nil, outputLimitBytes: Int? = nil
     ) throws(RenderError) -> SandboxResult {
+        let status = status
+        if !status.isolated && options.sandbox == .required { throw RenderSandbox.refusal(status) }
         guard let path = executable(tool) else {
             throw RenderError(.unsupported, "\(tool) is not installed on the gateway")
         }
         var argv: [String] = []
         if let prlimit = prlimitPath {
-            let bytes = max(64, options.memoryLimitMB) * 1_048_576
-            argv += [prlimit, "--as=\(bytes)", "--cpu=\(max(1, options.timeoutSeconds) + 1)",
-                     "--fsize=\(64 * 1_048_576)", "--core=0", "--"]
+            argv += limitPrefix(prlimit, bytes: max(64, options.memoryLimitMB) * 1_048_576, cpuSeconds: max(1, options.timeoutSeconds) + 1,
+                                fileBytes: outputLimitBytes ?? 64 * 1_048_576)
         }
-        argv += networkIsolation
+        argv += status.prefix
         argv += [path] + arguments
         return spawnAndWait(argv, stdinPath: stdinPath, stdoutPath: stdoutPath, logPath: workDir + "/.log",
                             timeoutSeconds: options.timeoutSeconds, environment: minimalEnvironment(home: workDir))

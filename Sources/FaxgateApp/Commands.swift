@@ -14,7 +14,7 @@ public struct FaxgateCommand: AsyncParsableCommand {
         abstract: "Fax and voicemail to e-mail gateway.",
         version: FaxgateVersion.string,
         subcommands: [Serve.self, ConfigCommand.self, Journal.self, Show.self, Send.self, Queue.self, Cancel.self, Resend.self,
-                      Version.self, Bench.self, RetentionCommand.self, SnapshotCommand.self, GDPRCommand.self,
+                      Version.self, Bench.self, RetentionCommand.self, SnapshotCommand.self, GDPRCommand.self, Render.self,
                       IntakeCommand.self])
     public init() {}
 }
@@ -72,6 +72,9 @@ struct ConfigCommand: AsyncParsableCommand {
                 problems.append("smtp.ca_file: cannot read \(ca)")
             }
             problems += ConfigValidator.secretFileProblems(configPath: options.path, config: config)
+            let sandbox = RenderSandboxCheck.problems(config)
+            problems += sandbox.errors
+            for warning in sandbox.warnings { FileHandle.standardError.write(Data("\(options.path): warning: \(warning)\n".utf8)) }
             for warning in ConfigLoader.warnings(config, file: options.path) {
                 FileHandle.standardError.write(Data("\(options.path): \(warning)\n".utf8))
             }

@@ -31,10 +31,13 @@ struct Gateway {
 
         guard let from = MailboxSyntax.address(in: config.mail.from) else { throw ValidationFailure("mail.from is not an address") }
         let hostname = config.hostname ?? ProcessInfo.processInfo.hostName
+        var receptionSettings = ReceptionPipeline.Settings(
+            spoolDirectory: config.spoolDirectory, from: MailAddress(from.address, displayName: from.name),
+            envelopeFrom: config.mail.envelopeFrom ?? from.address, hostname: hostname,
+            answerAudioAsFax: config.capi.answerAudioAsFax, line: config.outgoing.line)
+        receptionSettings.receptionLimits = config.reception.limits
         let pipeline = try ReceptionPipeline(
-            settings: .init(spoolDirectory: config.spoolDirectory, from: MailAddress(from.address, displayName: from.name),
-                            envelopeFrom: config.mail.envelopeFrom ?? from.address, hostname: hostname,
-                            answerAudioAsFax: config.capi.answerAudioAsFax, line: config.outgoing.line),
+            settings: receptionSettings,
             directory: ExtensionDirectory(config), storage: storage, outbox: outbox, logger: logger.with(label: "reception"))
         let resultLogger = logger.with(label: "outbox")
         await outbox.setResultHandler { envelope, delivered, detail in

@@ -157,6 +157,7 @@ public enum ConfigLoader {
         "log": .mapping(["level": .leaf, "redaction": .leaf, "redact_from": .leaf, "directory": .leaf, "files": .leaf]),
         "retention": PrivacyConfigSchema.retention, "privacy": PrivacyConfigSchema.privacy, "snapshot": PrivacyConfigSchema.snapshot,
         "storage": .mapping(["driver": .leaf, "path": .leaf]),
+        "reception": .mapping(["max_mb": .leaf, "max_pages": .leaf, "max_call_minutes": .leaf]),
         "capi": .mapping(["driver": .leaf, "host": .leaf, "port": .leaf, "controllers": .leaf, "answer_audio_as_fax": .leaf]),
         "smtp": .mapping([
             "host": .leaf, "port": .leaf, "security": .leaf, "username": .leaf, "password": .leaf,
@@ -170,6 +171,7 @@ public enum ConfigLoader {
             "senders": .mapping([
                 "allow": .leaf, "require_authentication": .leaf, "trusted_authserv_id": .leaf, "secret": .leaf,
                 "calling_number": .leaf, "hide_calling_number": .leaf, "allow_international": .leaf, "cover_page": .leaf,
+                "fax_body": .leaf,
             ]),
             "voicemail": .mapping([
                 "enabled": .leaf, "greeting": .leaf, "ring_delay_seconds": .leaf, "max_seconds": .leaf, "silence_seconds": .leaf,
@@ -179,7 +181,7 @@ public enum ConfigLoader {
         ])),
         "outgoing": .mapping([
             "fax_domains": .leaf, "subject_addresses": .leaf, "max_message_bytes": .leaf, "max_pages": .leaf,
-            "notify_each_retry": .leaf, "render_timeout_seconds": .leaf, "render_memory_mb": .leaf,
+            "notify_each_retry": .leaf, "render_timeout_seconds": .leaf, "render_memory_mb": .leaf, "render_sandbox": .leaf,
             "trusted_mta": .mapping(["authserv_id": .leaf, "entry_hosts": .leaf, "internal_hosts": .leaf]),
             "replies": .mapping(["max_per_recipient_per_hour": .leaf, "admin_digest_minutes": .leaf]),
             "mailboxes": .list(.mapping([

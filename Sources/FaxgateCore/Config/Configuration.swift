@@ -21,11 +21,14 @@ public struct Configuration: Sendable, Codable, Equatable {
     public var snapshot = SnapshotSettings()
     /// Mail → fax. Absent = the gateway only receives.
     public var outgoing: OutgoingConfig
+    /// Bounds on one received fax call.
+    public var reception = ReceptionSettings()
 
     enum CodingKeys: String, CodingKey {
         case spoolDirectory = "spool_directory", hostname, log, storage, capi, smtp, mail, extensions
         case retention, privacy, snapshot
         case catchAll = "catch_all", outgoing
+        case reception
     }
 
     public init(from decoder: Decoder) throws {
@@ -43,6 +46,28 @@ public struct Configuration: Sendable, Codable, Equatable {
         privacy = try c.decodeIfPresent(PrivacySettings.self, forKey: .privacy) ?? PrivacySettings()
         snapshot = try c.decodeIfPresent(SnapshotSettings.self, forKey: .snapshot) ?? SnapshotSettings()
         outgoing = try c.decodeIfPresent(OutgoingConfig.self, forKey: .outgoing) ?? OutgoingConfig()
+        reception = try c.decodeIfPresent(ReceptionSettings.self, forKey: .reception) ?? ReceptionSettings()
+    }
+}
+
+/// `reception:` — what one incoming fax call may bring before the gateway stops storing and hangs up;
+/// the pages that arrived are still mailed, with the reason.
+public struct ReceptionSettings: Sendable, Codable, Equatable {
+    public var maxMB: Int = 50
+    public var maxPages: Int = 200
+    public var maxCallMinutes: Int = 60
+
+    enum CodingKeys: String, CodingKey { case maxMB = "max_mb", maxPages = "max_pages", maxCallMinutes = "max_call_minutes" }
+    public init() {}
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        maxMB = try c.decodeIfPresent(Int.self, forKey: .maxMB) ?? maxMB
+        maxPages = try c.decodeIfPresent(Int.self, forKey: .maxPages) ?? maxPages
+        maxCallMinutes = try c.decodeIfPresent(Int.self, forKey: .maxCallMinutes) ?? maxCallMinutes
+    }
+
+    public var limits: ReceptionLimits {
+        ReceptionLimits(maxBytes: max(1, maxMB) * 1_048_576, maxPages: max(1, maxPages), maxDuration: .seconds(max(1, maxCallMinutes) * 60))
     }
 }
 

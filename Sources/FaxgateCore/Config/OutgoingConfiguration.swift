@@ -1,3 +1,4 @@
+import FaxRender
 import Foundation
 
 /// Mail → fax settings: where mail is read, how it is addressed, who may send, what may be dialled.
@@ -18,6 +19,9 @@ public struct OutgoingConfig: Sendable, Codable, Equatable {
     /// Ghostscript and image decoding limits.
     public var renderTimeoutSeconds: Int = 60
     public var renderMemoryMB: Int = 512
+    /// `required` (default): no rendering when the converter sandbox (limits, no network) cannot be made;
+    /// `allow_unsandboxed`: the admin's explicit choice to render anyway.
+    public var renderSandbox: SandboxPolicy = .required
     /// The MTA whose Authentication-Results we believe, and where in the header it writes them.
     public var trustedMTA: TrustedMTAConfig?
     /// Refusal replies: per-recipient rate limit and the admin's digest of refusals nobody was told about.
@@ -27,6 +31,7 @@ public struct OutgoingConfig: Sendable, Codable, Equatable {
         case faxDomains = "fax_domains", subjectAddresses = "subject_addresses", mailboxes, line, policy, retry
         case maxMessageBytes = "max_message_bytes", maxPages = "max_pages", notifyEachRetry = "notify_each_retry"
         case renderTimeoutSeconds = "render_timeout_seconds", renderMemoryMB = "render_memory_mb"
+        case renderSandbox = "render_sandbox"
         case trustedMTA = "trusted_mta", replies
     }
     public init() {}
@@ -43,6 +48,7 @@ public struct OutgoingConfig: Sendable, Codable, Equatable {
         notifyEachRetry = try c.decodeIfPresent(Bool.self, forKey: .notifyEachRetry) ?? false
         renderTimeoutSeconds = try c.decodeIfPresent(Int.self, forKey: .renderTimeoutSeconds) ?? renderTimeoutSeconds
         renderMemoryMB = try c.decodeIfPresent(Int.self, forKey: .renderMemoryMB) ?? renderMemoryMB
+        renderSandbox = try c.decodeIfPresent(SandboxPolicy.self, forKey: .renderSandbox) ?? .required
         trustedMTA = try c.decodeIfPresent(TrustedMTAConfig.self, forKey: .trustedMTA)
         replies = try c.decodeIfPresent(ReplyConfig.self, forKey: .replies) ?? ReplyConfig()
     }
@@ -226,11 +232,18 @@ public struct SenderConfig: Sendable, Codable, Equatable {
     public var allowInternational: Bool?
     /// Add a cover page from the template unless the mail says `X-Fax-Cover: no`.
     public var coverPage: Bool = false
+    /// Whether the mail's own text is faxed (quotes and signature never are); `X-Fax-Body: yes|no` overrides it.
+    public var faxBody: FaxBody = .auto
+
+    /// auto: the text only when there is no attachment (with a cover page, a short text goes into its message
+    /// field); always: also with attachments; never: attachments only.
+    public enum FaxBody: String, Sendable, Codable, Equatable { case auto, always, never }
 
     enum CodingKeys: String, CodingKey {
         case allow, requireAuthentication = "require_authentication", trustedAuthservID = "trusted_authserv_id", secret
         case callingNumber = "calling_number", hideCallingNumber = "hide_calling_number"
         case allowInternational = "allow_international", coverPage = "cover_page"
+        case faxBody = "fax_body"
     }
     public init() {}
     public init(from decoder: Decoder) throws {
@@ -243,5 +256,6 @@ public struct SenderConfig: Sendable, Codable, Equatable {
         hideCallingNumber = try c.decodeIfPresent(Bool.self, forKey: .hideCallingNumber) ?? false
         allowInternational = try c.decodeIfPresent(Bool.self, forKey: .allowInternational)
         coverPage = try c.decodeIfPresent(Bool.self, forKey: .coverPage) ?? false
+        faxBody = try c.decodeIfPresent(FaxBody.self, forKey: .faxBody) ?? .auto
     }
 }

@@ -43,9 +43,12 @@ public struct CallRecord: Sendable, Equatable, Codable {
         case maxLength = "max_length"
         case silence
         case dtmfHash = "dtmf_hash"
+        /// Fax: the gateway hung up because the reception went past `reception:` limits (bytes, pages, minutes);
+        /// the pages before the limit are kept and mailed.
+        case limitExceeded = "limit_exceeded"
 
         /// The call did not run to its own end: what arrived may be incomplete.
-        public var isInterruption: Bool { self == .lineLost || self == .interrupted }
+        public var isInterruption: Bool { self == .lineLost || self == .interrupted || self == .limitExceeded }
     }
 
     public var id: Int64?

@@ -294,6 +294,7 @@ public actor SubmissionProcessor {
         options.resolution = fine ? .fine : .normal
         options.timeoutSeconds = config.outgoing.renderTimeoutSeconds
         options.memoryLimitMB = config.outgoing.renderMemoryMB
+        options.sandbox = config.outgoing.renderSandbox
         options.maxPages = config.outgoing.maxPages
         let skipUnsupported = mail.header("X-Fax-Skip-Unsupported").first?.lowercased() == "yes"
 

@@ -21,6 +21,8 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
         public var answerAudioAsFax: Bool
         /// How caller and called numbers are written (the line's country code, area code and prefixes).
         public var numbers: PartyNumberFormat
+        /// Bounds on one received fax (config `reception:`).
+        public var receptionLimits = ReceptionLimits()
         public init(spoolDirectory: String, from: MailAddress, envelopeFrom: String, hostname: String, rejectUnknownNumbers: Bool = true,
                     answerAudioAsFax: Bool = true, line: LineConfig = LineConfig()) {
             self.spoolDirectory = spoolDirectory; self.from = from; self.envelopeFrom = envelopeFrom
@@ -252,7 +254,8 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
         record = try await storage.insertCall(record, event: event)
         let id = record.id!
         let path = "\(incomingDirectory)/\(id).\(fileExtension)"
-        let spool = try ReceptionSpoolFile(path: path)
+        // A fax is bounded (bytes, pages, minutes): past a limit the transport hangs up, what arrived is mailed.
+        let spool = kind == .fax ? try ReceptionSpoolFile(path: path, limits: settings.receptionLimits) : try ReceptionSpoolFile(path: path)
         record.spoolPath = path
         try await storage.updateCall(record, event: "spooling to \(path)")
         logger.info("answering \(kind == .fax ? "fax" : "voice") call", metadata: [
