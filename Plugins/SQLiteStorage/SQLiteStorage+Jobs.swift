@@ -13,6 +13,13 @@ extension SQLiteStorage {
         }
     }
 
+    /// Which SFF page the send report shows (the document's first, not a cover or text page).
+    static func registerJobDocumentPageMigration(_ m: inout DatabaseMigrator) {
+        m.registerMigration("v-job-document-page") { db in
+            try db.alter(table: "job") { t in t.add(column: "documentPage", .integer).notNull().defaults(to: 0) }
+        }
+    }
+
     static func registerJobMigrations(_ m: inout DatabaseMigrator) {
         m.registerMigration("v2-jobs-and-intake") { db in
             try db.create(table: "intake") { t in
@@ -202,6 +209,7 @@ struct JobRow: Codable, FetchableRecord, MutablePersistableRecord {
     var endedAt: Date?
     var requestMessageID: String?
     var limitKey: String?
+    var documentPage: Int
 
     init(_ j: FaxJob) {
         id = j.id; state = j.state.rawValue; createdAt = j.createdAt; sendAt = j.sendAt; nextAttemptAt = j.nextAttemptAt
@@ -212,6 +220,7 @@ struct JobRow: Codable, FetchableRecord, MutablePersistableRecord {
         dialedAt = j.dialedAt; connectedAt = j.connectedAt; endedAt = j.endedAt; requestMessageID = j.requestMessageID
         // Jobs made without a key (older callers) count under their sender, as the usage query expects.
         limitKey = j.limitKey ?? j.sender.lowercased()
+        documentPage = j.documentPage
     }
 
     var job: FaxJob {
@@ -222,6 +231,7 @@ struct JobRow: Codable, FetchableRecord, MutablePersistableRecord {
         j.id = id; j.nextAttemptAt = nextAttemptAt; j.tries = tries; j.protocolErrors = protocolErrors; j.lastCause = lastCause
         j.lastText = lastText; j.remoteStationID = remoteStationID; j.pagesSent = pagesSent; j.bitRate = bitRate
         j.dialedAt = dialedAt; j.connectedAt = connectedAt; j.endedAt = endedAt; j.limitKey = limitKey
+        j.documentPage = documentPage
         return j
     }
 

@@ -19,6 +19,8 @@ public struct SendReportFacts: Sendable, Equatable {
     public var sender: String
     /// "de" for German labels, anything else English.
     public var language: String
+    /// Which page of the fax the thumbnail shows (1-based): the document's first, after a cover or text page.
+    public var documentPageNumber: Int = 1
 
     public init(
         number: String, remoteStationID: String, start: Date, duration: TimeInterval, pagesSent: Int, pagesTotal: Int,
@@ -94,7 +96,7 @@ public enum SendReport {
             let (pageWidth, pageHeight) = page.sizeInPoints
             let boxHeight = box.width * pageHeight / pageWidth
             ps += "/Helvetica-Bold-L1 findfont 11 scalefont setfont \(box.x) \(PostScript.number(box.y + boxHeight + 8)) moveto "
-                + "\(PostScript.literal(de ? "Seite 1 (verkleinert)" : "Page 1 (reduced)")) show\n"
+                + "\(PostScript.literal(de ? "Seite \(facts.documentPageNumber) (verkleinert)" : "Page \(facts.documentPageNumber) (reduced)")) show\n"
             ps += thumbnail(page, x: box.x, y: box.y, width: box.width, height: boxHeight)
             ps += "0.5 setlinewidth \(box.x) \(box.y) \(box.width) \(PostScript.number(boxHeight)) rectstroke\n"
         }

@@ -79,8 +79,9 @@ final class MailToFaxEndToEndTests: XCTestCase {
         // Let the intake reach IDLE before the mail arrives, so the figure below is the IDLE path.
         try await Task.sleep(for: .seconds(2))
 
+        // X-Fax-Body: the text beside attachments is faxed only on request (issue 8, point 18).
         let mail = try makeMail(h, to: ["0301234567@fax.example.test"], subject: "Befund Müller",
-                                body: "Bitte um Rückruf.\nMit freundlichen Grüßen\n", attachments: [
+                                body: "Bitte um Rückruf.\nMit freundlichen Grüßen\n", headers: ["X-Fax-Body": "yes"], attachments: [
                                     (pdf, "application/pdf", "Befund.pdf"), (jpg, "image/jpeg", "Foto.jpg"),
                                 ])
         let submitted = Date()
@@ -151,7 +152,7 @@ final class MailToFaxEndToEndTests: XCTestCase {
         try await h.startGateway()
         for number in ["0301111111", "0302222222"] {
             try h.submit(try makeMail(h, to: ["\(number)@fax.example.test"], subject: "Retry \(number)", body: "Seite eins",
-                                      attachments: [(pdf, "application/pdf", "a.pdf")]))
+                                      headers: ["X-Fax-Body": "yes"], attachments: [(pdf, "application/pdf", "a.pdf")]))
         }
         let jobs = try await h.waitForQueue(timeout: 60) { $0.count == 2 && $0.allSatisfy { $0.state.isFinal } }
         let busy = try XCTUnwrap(jobs.first { $0.dialString == "0301111111" })
@@ -202,12 +203,13 @@ final class MailToFaxEndToEndTests: XCTestCase {
         let replies = try h.mail.fetch(user: "alice@example.test", expect: 6, timeoutSeconds: 60).map { try ParsedMail($0, in: work) }
         func reply(_ subject: String) -> ParsedMail? { replies.first { $0.headers["Subject"]?.hasSuffix(subject) == true } }
         let expectations: [(String, String)] = [
-            ("premium", "blocked (premium-rate or service) prefix"),
-            ("encrypted", "password-protected"),
-            ("docx", "cannot be faxed"),
-            ("empty", "nothing to fax"),
-            ("abroad", "international faxes are not allowed"),
-            ("no number here", "does not start with a fax number"),
+            // German extension: the reasons are German (issue 8, point 16).
+            ("premium", "einer gesperrten Vorwahl (Mehrwert- oder Sonderdienst)"),
+            ("encrypted", "mit einem Passwort geschützt"),
+            ("docx", "kann nicht gefaxt werden"),
+            ("empty", "es gibt nichts zu faxen"),
+            ("abroad", "Faxe ins Ausland sind für Sie nicht freigegeben"),
+            ("no number here", "beginnt nicht mit einer Faxnummer"),
         ]
         for (subject, reason) in expectations {
             let r = try XCTUnwrap(reply(subject), "no reply for '\(subject)'; got \(replies.map { $0.headers["Subject"] ?? "" })")
@@ -222,12 +224,12 @@ final class MailToFaxEndToEndTests: XCTestCase {
         // Over the daily page limit: 6 pages allowed; a 3-page fax twice passes, the third is refused.
         for n in 0..<3 {
             try h.submit(try makeMail(h, from: "Bob <bob@example.test>", to: ["030555000\(n)@fax.example.test"], subject: "limit \(n)",
-                                      body: "x", attachments: [(pdf, "application/pdf", "a.pdf")]))
+                                      body: "x", headers: ["X-Fax-Body": "yes"], attachments: [(pdf, "application/pdf", "a.pdf")]))
             try await Task.sleep(for: .milliseconds(1500))
         }
         let bobReplies = try h.mail.fetch(user: "bob@example.test", expect: 3, timeoutSeconds: 60).map { try ParsedMail($0, in: work) }
         let limit = try XCTUnwrap(bobReplies.first { $0.headers["Subject"]?.hasPrefix("Fax nicht gesendet: limit") == true }, "\(bobReplies.map { $0.headers["Subject"] ?? "" })")
-        XCTAssertTrue(limit.body.contains("exceed today's limit of 6"), limit.body)
+        XCTAssertTrue(limit.body.contains("das heutige Limit von 6 überschreiten"), limit.body)
 
         // Nothing refused was dialled: only bob's two accepted faxes went out.
         try await Task.sleep(for: .seconds(2))

@@ -45,6 +45,9 @@ public struct FaxJob: Sendable, Equatable, Codable {
     /// What the daily limits count this job under (`DialRules.limitKey`): the sender's address, the allow-list
     /// domain ("@example.com") all its senders share, or "local:<uid>" for the CLI. nil in rows made before.
     public var limitKey: String?
+    /// Index of the document's first page in the SFF (after a cover page or a text page): the send report's
+    /// thumbnail shows it.
+    public var documentPage: Int = 0
 
     public init(state: State = .ready, createdAt: Date = Date(), sendAt: Date? = nil, intakeID: Int64?, sender: String,
                 senderName: String?, extensionName: String, language: String, number: String, dialString: String,

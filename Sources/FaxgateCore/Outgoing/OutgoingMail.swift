@@ -67,14 +67,14 @@ public struct OutgoingMailText: Sendable {
         lines.append("")
         let rows: [(String, String, String)] = [
             ("Empfänger", "Recipient", "\(job.number) (\(job.dialString))"),
-            ("Betreff", "Subject", job.subject),
+            ("Betreff", "Subject", subjectText(job.subject)),
             ("Kennung der Gegenstelle", "Remote station id", job.remoteStationID ?? "–"),
             ("Seiten übertragen", "Pages sent", "\(job.pagesSent) / \(job.pages)"),
             ("Auflösung", "Resolution", job.fine ? (german ? "fein (204 × 196 dpi)" : "fine (204 × 196 dpi)") : "normal (204 × 98 dpi)"),
             ("Übertragungsrate", "Signalling rate", job.bitRate.map { "\($0) bit/s" } ?? "–"),
             ("Versuche", "Attempts", "\(job.tries)"),
             ("Letzter Versuch", "Last attempt", job.dialedAt.map { format($0, timeZone) } ?? "–"),
-            ("Ergebnis", "Result", job.lastText ?? causeText(job.lastCause)),
+            ("Ergebnis", "Result", resultText(job)),
             ("Auftrag", "Job", "#\(job.id ?? 0)"),
         ]
         let width = rows.map { (german ? $0.0 : $0.1).count }.max() ?? 0
@@ -84,6 +84,21 @@ public struct OutgoingMailText: Sendable {
         }
         lines += ["", "-- ", german ? "Faxgate – automatisch erzeugte Nachricht" : "Faxgate – automatically generated message"]
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// The result of the last try in the reader's language. The transport's own words (`lastText`, English and
+    /// possibly from the network) only go into English mails, after our text.
+    public func resultText(_ job: FaxJob) -> String {
+        let cause = causeText(job.lastCause)
+        guard !german, let detail = job.lastText.map({ QuotedText.clean($0, limit: 120) }), !detail.isEmpty,
+              detail.lowercased() != cause.lowercased() else { return cause }
+        return "\(cause) (\(detail))"
+    }
+
+    /// A job's Subject as shown to its sender; jobs from before kept "(no subject)" in English.
+    public func subjectText(_ subject: String) -> String {
+        let shown = QuotedText.clean(subject, limit: 120)
+        return shown.isEmpty || shown == "(no subject)" ? (german ? "(kein Betreff)" : "(no subject)") : shown
     }
 
     public func causeText(_ cause: String?) -> String {

@@ -221,14 +221,18 @@ public actor SendQueue: Service {
         let text = OutgoingMailText(language: job.language)
         var attachments: [MailAttachment] = []
         if case .retrying = status {} else {
-            let firstPage = (try? SFFReader.read(sff))?.pages.first
+            // The document's first page, not the cover or the text page in front of it.
+            let pages = (try? SFFReader.read(sff))?.pages ?? []
+            let firstPage = pages.indices.contains(job.documentPage) ? pages[job.documentPage] : pages.first
             let facts = SendReportFacts(
                 number: job.number, remoteStationID: job.remoteStationID ?? "", start: job.dialedAt ?? job.createdAt,
                 duration: job.endedAt.map { $0.timeIntervalSince(job.connectedAt ?? job.dialedAt ?? $0) } ?? 0,
                 pagesSent: job.pagesSent, pagesTotal: job.pages, resolution: job.fine ? .fine : .normal,
-                bitRate: job.bitRate ?? 0, resultText: job.lastText ?? text.causeText(job.lastCause),
+                bitRate: job.bitRate ?? 0, resultText: text.resultText(job),
                 success: job.state == .done, jobID: "\(job.id ?? 0)", sender: job.sender, language: job.language)
             do {
+                var facts = facts
+                facts.documentPageNumber = job.documentPage + 1
                 let pdf = try await SendReport.pdf(facts, firstPage: firstPage)
                 attachments.append(MailAttachment(filename: "sendebericht-\(job.id ?? 0).pdf", contentType: "application/pdf", data: pdf))
             } catch {

@@ -298,13 +298,9 @@ public actor SubmissionProcessor {
         options.maxPages = config.outgoing.maxPages
         let skipUnsupported = mail.header("X-Fax-Skip-Unsupported").first?.lowercased() == "yes"
 
-        var pages: [FaxPage] = []
+        // Attachments first: whether the mail's text is faxed depends on whether there is a document.
+        var documentPages: [FaxPage] = []
         var skipped: [String] = []
-        if let text = mail.meaningfulText {
-            pages += try await render(.text(text), options, part: .text)
-        } else if let html = mail.htmlBody, !html.isEmpty {
-            pages += try await render(.html(html), options, part: .html)
-        }
         for part in mail.attachments {
             // Signatures are not documents; faxing them would only print gibberish.
             if ["application/pkcs7-signature", "application/x-pkcs7-signature", "application/pgp-signature"].contains(part.contentType) {
@@ -315,20 +311,41 @@ public actor SubmissionProcessor {
                 throw Refusal(SubmissionReason.unsupportedAttachment(.attachment(filename: part.filename, contentType: part.contentType)),
                               details: [SubmissionReason.skipUnsupportedHint])
             }
-            pages += try await render(input, options, part: .attachment(filename: part.filename, contentType: part.contentType))
-            if pages.count > config.outgoing.maxPages { break }
+            documentPages += try await render(input, options, part: .attachment(filename: part.filename, contentType: part.contentType))
+            if documentPages.count > config.outgoing.maxPages { break }
         }
-        guard !pages.isEmpty else { throw Refusal(SubmissionReason.nothingToFax) }
+
+        // The mail's own text (never quotes or the signature): with a cover page, a short text is its message;
+        // otherwise a page of its own only when there is no document or the sender/extension asks for it.
+        let subject = SenderPolicy.strippingSecret(addressed.subject, secret: grant.senders.secret)
+        let wantsCover = mail.header("X-Fax-Cover").first.map { $0.lowercased() == "yes" } ?? grant.senders.coverPage
+        let bodyMode: SenderConfig.FaxBody = switch mail.header("X-Fax-Body").first?.trimmingCharacters(in: .whitespaces).lowercased() {
+        case "yes"?, "always"?: .always
+        case "no"?, "never"?: .never
+        default: grant.senders.faxBody
+        }
+        var comment: String?
+        var textPages: [FaxPage] = []
+        if bodyMode != .never, let body = mail.ownBodyText {
+            if wantsCover && CoverPage.commentFits(body, paper: options.paper) {
+                comment = body
+            } else if bodyMode == .always || documentPages.isEmpty {
+                textPages = try await render(.text(body), options, part: mail.meaningfulText != nil ? .text : .html)
+            }
+            // auto with a document and no room on a cover page: the text was for us ("please fax"), not a page.
+        }
+        var pages = textPages + documentPages
+        guard !pages.isEmpty || comment != nil else { throw Refusal(SubmissionReason.nothingToFax) }
         guard pages.count <= config.outgoing.maxPages else {
             throw Refusal(SubmissionReason.tooManyPages(limit: config.outgoing.maxPages))
         }
-
-        let subject = SenderPolicy.strippingSecret(addressed.subject, secret: grant.senders.secret)
-        let wantsCover = mail.header("X-Fax-Cover").first.map { $0.lowercased() == "yes" } ?? grant.senders.coverPage
+        // The send report's thumbnail shows the document, not the cover page or the text page.
+        var documentPage = documentPages.isEmpty ? 0 : textPages.count
         if wantsCover {
             let cover = try await renderCover(mail: mail, ext: ext, subject: subject, recipients: addressed.recipients,
-                                              pages: pages.count + 1, options: options)
+                                              pages: pages.count + 1, comment: comment, options: options)
             pages.insert(cover, at: 0)
+            if pages.count > 1 { documentPage += 1 }
         }
 
         let sender = mail.fromAddress!.lowercased()
@@ -356,9 +373,10 @@ public actor SubmissionProcessor {
         return addressed.recipients.map { r in
             var job = FaxJob(sendAt: sendAt, intakeID: intake.id, sender: sender, senderName: mail.fromName, extensionName: ext.name,
                              language: ext.language, number: r.e164, dialString: r.dialString,
-                             subject: subject.isEmpty ? "(no subject)" : subject, pages: pages.count, fine: fine, sffPath: sffPath,
+                             subject: subject, pages: pages.count, fine: fine, sffPath: sffPath,
                              requestMessageID: mail.messageID)
             job.limitKey = limitKey
+            job.documentPage = documentPage
             return job
         }
     }
@@ -377,12 +395,12 @@ public actor SubmissionProcessor {
     private func localized(_ texts: [String]) -> [any LocalizedReason] { texts.map { LocalizedText(de: $0, en: $0) } }
 
     private func renderCover(mail: IncomingMail, ext: ExtensionConfig, subject: String, recipients: [FaxAddressing.Recipient],
-                             pages: Int, options: RenderOptions) async throws -> FaxPage {
+                             pages: Int, comment: String?, options: RenderOptions) async throws -> FaxPage {
         do {
             return try await CoverPage.render(
                 sender: mail.fromName ?? mail.fromAddress ?? "", recipient: recipients.map(\.written).joined(separator: ", "),
                 recipientNumber: recipients.map(\.e164).joined(separator: ", "), subject: subject, pages: pages, date: Date(),
-                comment: nil, language: ext.language, options: options)
+                comment: comment, language: ext.language, options: options)
         } catch {
             throw Refusal(SubmissionReason.coverFailed(error), adminNotes: [error.description])
         }

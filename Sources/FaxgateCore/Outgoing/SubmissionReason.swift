@@ -16,8 +16,8 @@ public enum MailPart: Sendable, Equatable {
         case .html: return de ? "der Nachrichtentext (HTML)" : "the message text (HTML)"
         case .cover: return de ? "das Deckblatt" : "the cover page"
         case .attachment(let name, let type):
-            let shown = name.map { "„\(QuotedText.clean($0, limit: 60))“ (\(QuotedText.clean(type, limit: 60)))" }
-                ?? QuotedText.clean(type, limit: 60)
+            let quoted = name.map { de ? "„\(QuotedText.clean($0, limit: 60))“" : "'\(QuotedText.clean($0, limit: 60))'" }
+            let shown = quoted.map { "\($0) (\(QuotedText.clean(type, limit: 60)))" } ?? QuotedText.clean(type, limit: 60)
             return (de ? "die Anlage " : "the attachment ") + shown
         }
     }

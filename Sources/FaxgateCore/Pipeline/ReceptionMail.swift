@@ -129,7 +129,11 @@ public struct ReceptionMail: Sendable {
         switch f.outcome {
         case .complete: return language == .de ? "vollständig empfangen" : "received completely"
         case .partial, .failed, .rejected:
-            let reason = f.reasonText ?? (language == .de ? "Grund unbekannt" : "reason unknown")
+            // The transport's reason text is English (and may come from the network): German mails show only
+            // our own findings, which are already in German, or a German sentence.
+            let reason = language == .de
+                ? (f.reasonText.flatMap { f.problems.contains($0) ? $0 : nil } ?? (f.reasonText == nil ? "Grund unbekannt" : "Übertragung vorzeitig beendet"))
+                : f.reasonText ?? "reason unknown"
             return (language == .de ? "abgebrochen: " : "interrupted: ") + reason
         }
     }
