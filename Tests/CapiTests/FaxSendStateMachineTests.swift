@@ -45,6 +45,15 @@ import Testing
         return sm.handle(CapiMessage(applID: 1, messageNumber: m.messageNumber, body: .dataB3Conf(ncci: n, handle: h, info: info)))
     }
 
+    /// The last check before CONNECT_REQ, on the bytes of the called party number: ASCII digits only.
+    @Test func calledPartyNumber_isASCIIDigitsOrNothing() {
+        #expect(SM.calledPartyNumber("0301234567")?.encoded() == [0x80] + Array("0301234567".utf8))
+        for bad in ["", "+49301234567", "030 1234567", "0\u{0301}301234567", "030\u{0663}1234567", "\u{FF10}301234567",
+                    "0301234\u{200B}567", "\u{202E}0301234567", "030*1234567", String(repeating: "1", count: 31)] {
+            #expect(SM.calledPartyNumber(bad) == nil, "\(bad.debugDescription)")
+        }
+    }
+
     @Test func dialsWithFaxParameters() throws {
         var sm = SM()
         let req = try #require(sent(sm.start(call: 1, fax: Self.fax(), controller: 2)).first)

@@ -138,12 +138,20 @@ final class SubjectGrammarPropertyTests: XCTestCase {
     /// 7–15 ASCII digits, its digits are the written ASCII digits (minus a "(0)" or a prefix it replaced by the
     /// country code), and the dial string this line makes of it is a valid `DialString`.
     func testNumberNormaliser_acceptsOnlyASCII_andYieldsOnlyDialableDigits() {
-        let pool: [Unicode.Scalar] = Array("0123456789 -./()+".unicodeScalars) + Array("0123456789".unicodeScalars) + Self.hostile + ["a", "#", "*", "\t"]
+        let separators = Array(" -./()+".unicodeScalars), digitPool = Array("0123456789".unicodeScalars)
+        let others = Self.hostile + ["a", "#", "*", "\t"]
         var accepted = 0
         for seed in 1...UInt64(iterations * 2) {
             var r = SeededRandom(seed: seed &+ 0xABCDEF)
             let length = Int.random(in: 1...18, using: &r)
-            let scalars = (0..<length).map { _ in r.pick(pool) }
+            // Mostly digits, so that many strings are numbers; now and then a separator or anything else.
+            let scalars = (0..<length).map { _ in
+                switch Int.random(in: 0..<100, using: &r) {
+                case 0..<75: return r.pick(digitPool)
+                case 75..<92: return r.pick(separators)
+                default: return r.pick(others)
+                }
+            }
             let written = String(String.UnicodeScalarView(scalars))
             let why = "seed \(seed): \(written.debugDescription)"
             do {
@@ -159,6 +167,6 @@ final class SubjectGrammarPropertyTests: XCTestCase {
                 }
             }
         }
-        XCTAssertGreaterThan(accepted, 100, "some generated strings are numbers")
+        XCTAssertGreaterThan(accepted, iterations / 4, "many generated strings are numbers")
     }
 }

@@ -215,8 +215,10 @@ public struct FaxAddressing: Sendable {
         scan: while t < tokens.count {
             let token = tokens[t]
             let first = s[token.lowerBound]
-            // Anything outside ASCII that is not a letter where the number is read: refuse, whatever it is.
-            if let bad = s[token].first(where: { suspicious($0) }), !startsWithLetter(s[token]) {
+            // Anything outside ASCII that is not a letter where the number is read (up to a glued ":", after which
+            // the subject text begins): refuse, whatever it is.
+            let head = s[token].firstIndex(of: ":").map { token.lowerBound..<$0 } ?? token
+            if let bad = s[head].first(where: { suspicious($0) }), !startsWithLetter(s[token]) {
                 return .failure(.subjectNotASCII(scalar: bad.value))
             }
             if isGroup(s[token], first: groups.isEmpty) {
