@@ -33,6 +33,8 @@ final class GatewayHarness: @unchecked Sendable {
         var laborVoicemail: String? = nil
         /// Run `faxgate serve` as this unprivileged user (via setpriv), as the systemd unit does.
         var runAsUser: String? = nil
+        /// `reception:` section (keys and values, one per line, unindented), e.g. "max_pages: 1".
+        var reception: String? = nil
         /// `outgoing.line` (a YAML flow mapping) when mail → fax is off: how incoming numbers are written.
         var numberLine: String? = nil
         /// `pdf_page_size` of extension "Empfang"; nil = the default (a4).
@@ -84,6 +86,7 @@ final class GatewayHarness: @unchecked Sendable {
           from: "Faxgate Test <\(mail.user)>"
         \(options.adminAddress.map { "  admin_address: \($0)" } ?? "")
         \(options.catchAll.map { "catch_all: \($0)" } ?? "")
+        \(options.reception.map { "reception:\n" + $0.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") } ?? "")
         extensions:
           - name: Empfang
             numbers: ["100", "120-129"]

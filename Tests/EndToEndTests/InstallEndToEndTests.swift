@@ -184,6 +184,12 @@ final class InstallEndToEndTests: XCTestCase {
         XCTAssertEqual(render.status, 69, "refused, not rendered without the sandbox: \(render.stderrText)")
         XCTAssertTrue(render.stderrText.contains("cannot convert documents safely"), render.stderrText)
         XCTAssertFalse(FileManager.default.fileExists(atPath: outDir + "/pages.pdf"))
+        // TIFF too: it is decoded in the sandbox (tifftopnm), never by libtiff inside the gateway.
+        try runTool("gs", ["-q", "-dNOPAUSE", "-dBATCH", "-dSAFER", "-sDEVICE=tiffg4", "-r100", "-sOutputFile=\(dir.path)/doc.tif", dir.path + "/doc.ps"])
+        try runTool("chmod", ["0644", dir.path + "/doc.tif"])
+        let tiff = try Self.asUnit(unit, set: forbid, [GatewayHarness.faxgateBinary, "render", "-c", config, dir.path + "/doc.tif", "-o", outDir + "/tiff.pdf"])
+        XCTAssertEqual(tiff.status, 69, "TIFF refused without the sandbox: \(tiff.stderrText)")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: outDir + "/tiff.pdf"))
 
         // The admin's explicit opt-out: rendered, and config check still warns.
         let allowing = try Self.renderConfig(in: dir, user: user, extra: "  render_sandbox: allow_unsandboxed")
