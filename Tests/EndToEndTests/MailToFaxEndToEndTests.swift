@@ -97,6 +97,7 @@ final class MailToFaxEndToEndTests: XCTestCase {
         XCTAssertEqual(job.number, "+49301234567")
         XCTAssertEqual(job.dialString, "0301234567")
         XCTAssertEqual(job.pages, 4, "text page + 2 PDF pages + the photo")
+        XCTAssertEqual(job.documentPage, 1, "the report's thumbnail shows the PDF, not the text page")
         XCTAssertEqual(job.pagesSent, 4)
         XCTAssertEqual(job.remoteStationID, "+49 30 1234567")
 
@@ -133,7 +134,9 @@ final class MailToFaxEndToEndTests: XCTestCase {
         XCTAssertTrue(report.rawHeaders.contains("Return-Path: <>"), "status mail goes out with an empty envelope sender")
         let attachment = try XCTUnwrap(report.attachments.first { $0.contentType == "application/pdf" })
         let text = try runTool("pdftotext", [attachment.path, "-"]).stdoutText
-        for expected in ["+49301234567", "+49 30 1234567", "4"] { XCTAssertTrue(text.contains(expected), "report lacks \(expected):\n\(text)") }
+        for expected in ["+49301234567", "+49 30 1234567", "4", "Seite 2 (verkleinert)"] {
+            XCTAssertTrue(text.contains(expected), "report lacks \(expected):\n\(text)")
+        }
         try runTool("pdftoppm", ["-r", "50", "-gray", "-f", "1", "-l", "1", attachment.path, work.path + "/report"])
         XCTAssertNotNil(try FileManager.default.contentsOfDirectory(atPath: work.path).first { $0.hasPrefix("report") })
 

@@ -273,7 +273,7 @@ public actor SubmissionProcessor {
         guard let ext = config.extensions.first(where: { $0.name == grant.extensionName }) else {
             throw Refusal(SubmissionReason.extensionNotConfigured(grant.extensionName))
         }
-        if !addressed.invalid.isEmpty { throw Refusal(SubmissionReason.numberNotUnderstood, details: localized(addressed.invalid)) }
+        if !addressed.invalid.isEmpty { throw Refusal(SubmissionReason.numberNotUnderstood, details: addressed.invalid) }
         guard !addressed.recipients.isEmpty else { throw Refusal(SubmissionReason.noNumber) }
         // The final E.164 and the dial string this line makes of it, both against the deny prefixes.
         var refusals: [DialPolicy.Refusal] = []
@@ -388,11 +388,6 @@ public actor SubmissionProcessor {
             throw Refusal(SubmissionReason.notConverted(part, error), adminNotes: [error.description])
         }
     }
-
-    /// Addressing findings as reasons; plain strings (older callers) are shown as written.
-    private func localized(_ reasons: [any LocalizedReason]) -> [any LocalizedReason] { reasons }
-    private func localized<R: LocalizedReason>(_ reasons: [R]) -> [any LocalizedReason] { reasons }
-    private func localized(_ texts: [String]) -> [any LocalizedReason] { texts.map { LocalizedText(de: $0, en: $0) } }
 
     private func renderCover(mail: IncomingMail, ext: ExtensionConfig, subject: String, recipients: [FaxAddressing.Recipient],
                              pages: Int, comment: String?, options: RenderOptions) async throws -> FaxPage {
