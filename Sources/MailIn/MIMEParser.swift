@@ -101,7 +101,11 @@ public struct MIMEParser: Sendable {
 
     private func readHeaders(_ header: HeaderBlock, into mail: inout ParsedMail) {
         for field in header.fields {
-            let value = HeaderDecoding.decode(field.value)
+            // Trace fields are structured: RFC 2047 words are not decoded there (RFC 2047 §5), or an encoded word an
+            // MTA copied from the envelope could turn into a quote or ';' and forge a result in its verdict.
+            let structuredTrace = ["authentication-results", "received"].contains(field.name.lowercased())
+            let value = structuredTrace ? HeaderDecoding.text(Array(field.value), fromcode: HeaderDecoding.rawCharset(field.value))
+                                        : HeaderDecoding.decode(field.value)
             mail.headers.append((field.name, value))
             switch field.name.lowercased() {
             case "from" where mail.from == nil:

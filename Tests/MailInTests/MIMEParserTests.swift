@@ -208,6 +208,20 @@ final class MIMEParserTests: XCTestCase {
         XCTAssertEqual(mail.headers.map(\.name), ["Authentication-Results", "From", "To", "Date", "Subject", "Message-ID"])
     }
 
+    /// An encoded word in a trace field stays as written: decoded, "=29=3B" would become a ')' and a ';' that end
+    /// a comment in the MTA's verdict and start a forged result.
+    func testTraceFields_areNotRFC2047Decoded() throws {
+        // Decoded, the comment (the sender's HELO, copied by the MTA) would close early and leave "; dkim=pass …".
+        let verdict = "mx.example.test; spf=fail smtp.mailfrom=evil.example (helo =?utf-8?q?x=29=3B_dkim=3Dpass_header.d=3Dexample.org_=28?= )"
+        let mail = try parse("Authentication-Results: \(verdict)\nReceived: from =?utf-8?q?by?= by mx.example.test; Tue, 2 Jan 2024 13:14:15 +0100\n"
+                             + "X-Copy: \(verdict)\nFrom: a@example.org\nSubject: =?UTF-8?B?RmF4?=\n\nhi\n")
+        XCTAssertEqual(mail.headerValues("Authentication-Results"), [verdict])
+        // What the old code did to the verdict (and still does to an unstructured field): the smuggled result appears.
+        XCTAssertTrue(mail.headerValues("X-Copy").first?.contains("x); dkim=pass header.d=example.org (") == true, "\(mail.headerValues("X-Copy"))")
+        XCTAssertEqual(mail.headerValues("Received").first?.hasPrefix("from =?utf-8?q?by?= by"), true)
+        XCTAssertEqual(mail.subject, "Fax", "unstructured fields are still decoded")
+    }
+
     func testHugeHeaderIsTooLarge() throws {
         let limits = MIMELimits()
         let big = "X-Filler: " + String(repeating: "a", count: 1000) + "\r\n"

@@ -17,6 +17,8 @@ extension ConfigValidator {
         for (i, m) in o.mailboxes.enumerated() {
             let p = base + [.key("mailboxes"), .index(i)]
             if !names.insert(m.name).inserted { problem(p + [.key("name")], "mailbox name '\(m.name)' is used twice") }
+            // "drop" marks the CLI's local submissions in the intake ledger, whose notify address is trusted.
+            if m.name == "drop" { problem(p + [.key("name")], "the name drop is reserved for the CLI's drop directory") }
             if !["starttls", "tls"].contains(m.security) {
                 problem(p + [.key("security")], "must be starttls or tls: the gateway never reads mail in clear text")
             }

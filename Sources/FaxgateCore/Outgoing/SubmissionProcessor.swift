@@ -127,7 +127,9 @@ public actor SubmissionProcessor {
             logger.error("the MTA did not strip an Authentication-Results header with the trusted authserv-id (RFC 8601 §5): mail refused, check the MTA",
                          metadata: meta)
         }
-        if let to, gate.mayReply {
+        // A local CLI submission (drop directory): the user on this machine named the address to notify.
+        let local = intake.source == "drop"
+        if let to, gate.mayReply || local {
             let limit = config.outgoing.replies.maxPerRecipientPerHour
             if try await storage.repliesSent(to: to, since: now.addingTimeInterval(-3600)) >= limit {
                 record.reply = .rateLimited
