@@ -35,6 +35,9 @@ final class GatewayHarness: @unchecked Sendable {
         var runAsUser: String? = nil
         /// `reception:` section (keys and values, one per line, unindented), e.g. "max_pages: 1".
         var reception: String? = nil
+        /// With `runAsUser`: run under contrib/faxgate.service's restrictions, these keys overridden
+        /// (e.g. ["RestrictNamespaces=yes"]); nil = plain setpriv.
+        var unitOverrides: [String]? = nil
         /// `outgoing.line` (a YAML flow mapping) when mail → fax is off: how incoming numbers are written.
         var numberLine: String? = nil
         /// `pdf_page_size` of extension "Empfang"; nil = the default (a4).
@@ -150,9 +153,20 @@ final class GatewayHarness: @unchecked Sendable {
             // The daemon's files belong to its user; it needs nothing else from root.
             try runTool("chown", ["-R", "\(user):", dir.path])
             try runTool("chmod", ["755", dir.path])
-            p.executableURL = URL(fileURLWithPath: try resolveExecutable("setpriv"))
-            p.arguments = ["--reuid=\(user)", "--regid=\(user)", "--clear-groups", "--no-new-privs", "--",
-                           Self.faxgateBinary, "serve", "-c", configPath]
+            if let overrides = options.unitOverrides {
+                // As contrib/faxgate.service runs it: its user and its seccomp restrictions (Tests/Scripts/unit_exec.py).
+                let unit = dir.path + "/faxgate.service"
+                try? FileManager.default.removeItem(atPath: unit)
+                try FileManager.default.copyItem(atPath: packageRoot.appendingPathComponent("contrib/faxgate.service").path, toPath: unit)
+                try runTool("chmod", ["644", unit])
+                p.executableURL = URL(fileURLWithPath: MailServers.python3)
+                p.arguments = [packageRoot.appendingPathComponent("Tests/Scripts/unit_exec.py").path, unit]
+                    + overrides.flatMap { ["--set", $0] } + ["--", Self.faxgateBinary, "serve", "-c", configPath]
+            } else {
+                p.executableURL = URL(fileURLWithPath: try resolveExecutable("setpriv"))
+                p.arguments = ["--reuid=\(user)", "--regid=\(user)", "--clear-groups", "--no-new-privs", "--",
+                               Self.faxgateBinary, "serve", "-c", configPath]
+            }
         } else {
             p.executableURL = URL(fileURLWithPath: Self.faxgateBinary)
             p.arguments = ["serve", "-c", configPath]

@@ -200,6 +200,31 @@ final class InstallEndToEndTests: XCTestCase {
         XCTAssertEqual(unsandboxed.status, 0, unsandboxed.stderrText)
     }
 
+    /// The daemon itself under a unit that forbids user namespaces: the mail is refused with a reply that
+    /// says why (in the extension's language), the log says why, and nothing is dialled.
+    func testMailToFaxUnderAUnitWithoutUserNamespaces_isRefusedWithAReply_andNothingIsDialled() async throws {
+        let unitUser = try Self.ensureServiceUser(Self.unit)
+        let h = try GatewayHarness(.init(mailToFax: true, runAsUser: unitUser, unitOverrides: ["RestrictNamespaces=yes"]))
+        defer { h.shutdown() }
+        let work = try TemporaryDirectory("unit-refusal")
+        let pdf = try Self.twoPagePDF(in: work)
+        try await h.startGateway()
+        let spec = work.path + "/mail.json"
+        try JSONSerialization.data(withJSONObject: [
+            "from": "Alice <alice@example.test>", "to": ["0301234567@fax.example.test"], "subject": "Befund", "headers": [String: String](),
+            "attachments": [["path": pdf, "type": "application/pdf", "filename": "Befund.pdf"]],
+        ] as [String: Any]).write(to: URL(fileURLWithPath: spec))
+        try runTool(MailServers.python3, [packageRoot.appendingPathComponent("Tests/Scripts/make_mail.py").path, spec, spec + ".eml"])
+        try h.submit([UInt8](try Data(contentsOf: URL(fileURLWithPath: spec + ".eml"))))
+
+        let replies = try h.mail.fetch(user: "alice@example.test", expect: 1, timeoutSeconds: 60).map { try ParsedMail($0, in: work) }
+        let reply = try XCTUnwrap(replies.first, h.gatewayLog())
+        XCTAssertTrue(reply.headers["Subject"]?.hasPrefix("Fax nicht gesendet") ?? false, "\(reply.headers)")
+        XCTAssertTrue(reply.body.contains("nicht sicher umwandeln"), reply.body)
+        XCTAssertTrue(h.gatewayLog().contains("render sandbox unavailable"), h.gatewayLog())
+        XCTAssertTrue(h.simulator.outgoingCalls.isEmpty, "nothing may be dialled")
+    }
+
     // MARK: README → install.sh → the unit's ExecStartPre and ExecStart as its user
 
     func testReadmeInstall_thenTheUnitsCommandsAsItsUser_startReceiveAndRender() async throws {
