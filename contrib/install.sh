@@ -25,7 +25,10 @@ SPOOL=/var/spool/faxgate
 # The service user: a system account without a login, home in the spool. Users live in the real
 # /etc/passwd even with DESTDIR, since the owners below must name it.
 if ! id "$USER_NAME" >/dev/null 2>&1; then
-    useradd --system --user-group --home-dir "$SPOOL" --no-create-home --shell /usr/sbin/nologin "$USER_NAME"
+    # A group of that name left from an earlier install becomes the user's primary group.
+    if getent group "$USER_NAME" >/dev/null 2>&1; then group_option="-g $USER_NAME"; else group_option="--user-group"; fi
+    # shellcheck disable=SC2086
+    useradd --system $group_option --home-dir "$SPOOL" --no-create-home --shell /usr/sbin/nologin "$USER_NAME"
 fi
 # The kernel CAPI device belongs to dialout; the unit also grants it (SupplementaryGroups=dialout).
 if getent group dialout >/dev/null 2>&1; then usermod -a -G dialout "$USER_NAME"; fi
