@@ -59,5 +59,25 @@ final class StorageConformanceTests: XCTestCase {
             try await storage.updateCall(ghost, event: "x")
             XCTFail("updating a call that does not exist must fail", file: file, line: line)
         } catch {}
+
+        // Daily limits: counted per limit key (a domain shares one), canceled jobs not; a job without a key counts
+        // under its lowercased sender.
+        func job(_ sender: String, key: String?, state: FaxJob.State = .ready) -> FaxJob {
+            var j = FaxJob(state: state, intakeID: nil, sender: sender, senderName: nil, extensionName: "Front", language: "de",
+                           number: "+49301234567", dialString: "0301234567", subject: "s", pages: 2, fine: true, sffPath: "/nonexistent",
+                           requestMessageID: nil)
+            j.limitKey = key
+            return j
+        }
+        let since = Date().addingTimeInterval(-60)
+        let saved = try await storage.insertJobs([job("a@praxis.example", key: "@praxis.example"), job("b@praxis.example", key: "@praxis.example"),
+                                                  job("c@praxis.example", key: "@praxis.example", state: .canceled),
+                                                  job("Bob@Example.test", key: nil)], intake: nil, event: "test")
+        XCTAssertEqual(saved.first?.limitKey, "@praxis.example", file: file, line: line)
+        let domain = try await storage.usage(limitKey: "@praxis.example", since: since)
+        XCTAssertEqual(domain.jobs, 2, file: file, line: line)
+        XCTAssertEqual(domain.pages, 4, file: file, line: line)
+        let bob = try await storage.usage(limitKey: "bob@example.test", since: since)
+        XCTAssertEqual(bob.jobs, 1, file: file, line: line)
     }
 }
