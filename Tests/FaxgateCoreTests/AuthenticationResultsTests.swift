@@ -254,6 +254,20 @@ final class SenderCheckTests: XCTestCase {
         XCTAssertFalse(p.evaluate(mail(from: "mallory@evil.example"), secrets: []).mayReply)
     }
 
+    func testAMisconfiguredLine_isNamedForTheAdmin() throws {
+        let noEntry = IncomingMail(fromAddress: "alice@example.com", to: [], subject: "x",
+                                   headers: [("Authentication-Results", "mx.example.test; dkim=pass header.d=example.com")])
+        let c = try policy().evaluate(noEntry, secrets: [])
+        XCTAssertFalse(c.proven)
+        XCTAssertTrue(c.boundaryProblem?.contains("no Received header by an entry host") == true, c.boundaryProblem ?? "nil")
+        var unknownHop = mail(from: "alice@example.com", above: ["mx.example.test; dkim=pass header.d=example.com"])
+        unknownHop.headers.insert((name: "Received", value: "from store.example.test by imap.example.test with LMTP id 3; Tue, 1 Dec 2026 10:00:02 +0000"), at: 0)
+        let d = try policy().evaluate(unknownHop, secrets: [])
+        XCTAssertFalse(d.proven, "a hop nobody named breaks the chain")
+        XCTAssertTrue(d.boundaryProblem?.contains("imap.example.test") == true, d.boundaryProblem ?? "nil")
+        XCTAssertNil(try policy().evaluate(mail(from: "alice@example.com"), secrets: []).boundaryProblem)
+    }
+
     func testWrongSecret_ofAnAuthenticatedAllowedSender_isAnswered() throws {
         let c = try policy(secret: "opensesame").evaluate(mail(from: "alice@example.com", above: ["mx.example.test; dkim=pass header.d=example.com"]), secrets: [])
         XCTAssertEqual(c.outcome, .failure(.wrongSecret))

@@ -36,6 +36,9 @@ public struct SenderPolicy: Sendable {
         public var proven: Bool
         /// The MTA failed to strip a header claiming to be its own: the admin must hear about it.
         public var alertAdmin: Bool
+        /// Why no verdict could be read by position (for the admin's log): no Received header by an entry host,
+        /// or a hop above it that `trusted_mta` does not name. nil when the line was found or no MTA is configured.
+        public var boundaryProblem: String? = nil
     }
 
     public var extensions: [ExtensionConfig]
@@ -74,8 +77,14 @@ public struct SenderPolicy: Sendable {
         let failed = verdict?.hasFailure ?? false
         let unstripped = verdict?.unstrippedBelowLine ?? false
         let proven = (dkim || spf) && !failed && !unstripped
+        let boundaryProblem: String? = switch verdict?.boundary {
+        case .missing?: "no Received header by an entry host (outgoing.trusted_mta.entry_hosts)"
+        case .brokenChain(let host)?: "Received header by \(host) above the entry line is not in outgoing.trusted_mta (internal_hosts?)"
+        default: nil
+        }
         func result(_ outcome: Result<Grant, Refusal>, authenticated: Bool) -> SenderCheck {
-            SenderCheck(outcome: outcome, mayReply: !unstripped && (proven || authenticated), proven: proven, alertAdmin: unstripped)
+            SenderCheck(outcome: outcome, mayReply: !unstripped && (proven || authenticated), proven: proven, alertAdmin: unstripped,
+                        boundaryProblem: boundaryProblem)
         }
         if unstripped { return result(.failure(.unstrippedVerdict(sender: from)), authenticated: false) }
         guard let ext, let entry = ext.senders.allow.first(where: matches) else {

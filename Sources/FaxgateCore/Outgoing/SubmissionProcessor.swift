@@ -119,16 +119,20 @@ public actor SubmissionProcessor {
         }
         let now = Date()
         let gate = senders.evaluate(mail, secrets: [])
+        // A local CLI submission (drop directory): the user on this machine named the address to notify.
+        let local = intake.source == "drop"
         let to = mail.fromAddress.flatMap { MailboxSyntax.isAddress($0) ? $0 : nil }
         record.replyAddress = to?.lowercased()
         record.decidedAt = now
+        if let problem = gate.boundaryProblem, !local {
+            // Usually a trusted_mta that does not match the MTA's Received headers: every verdict is then ignored.
+            logger.warning("no trusted verdict: \(problem)", metadata: meta)
+        }
         if gate.alertAdmin {
             record.adminAlert = true
             logger.error("the MTA did not strip an Authentication-Results header with the trusted authserv-id (RFC 8601 §5): mail refused, check the MTA",
                          metadata: meta)
         }
-        // A local CLI submission (drop directory): the user on this machine named the address to notify.
-        let local = intake.source == "drop"
         if let to, gate.mayReply || local {
             let limit = config.outgoing.replies.maxPerRecipientPerHour
             if try await storage.repliesSent(to: to, since: now.addingTimeInterval(-3600)) >= limit {
