@@ -34,7 +34,9 @@ struct Send: AsyncParsableCommand {
         for (n, path) in files.enumerated() {
             guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
             let name = "\(drop.id).\(n)"
-            try data.write(to: URL(fileURLWithPath: "\(drop.directory)/\(name)"))
+            // A fresh file (O_EXCL, then rename): never written through a link someone placed under the name. The
+            // daemon reads it only if it is a regular file owned by whoever owns the request (see DropDirectoryIntake).
+            try DurableFile.write([UInt8](data), to: "\(drop.directory)/\(name)", mode: 0o640)
             stored.append(.init(name: (path as NSString).lastPathComponent, contentType: Self.contentType(path), stored: name))
         }
         request.files = stored
