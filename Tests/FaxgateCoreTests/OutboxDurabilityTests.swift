@@ -88,4 +88,17 @@ final class OutboxDurabilityTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/outbox/failed").sorted(), ["broken.eml", "broken.json"])
         XCTAssertEqual(sender.attempts.withLock { $0 }, 0)
     }
+
+    func testRetentionKnowsTheSentMarkerOfACallsMail_andNoOtherCalls() throws {
+        let dir = try TemporaryDirectory("outbox-markers")
+        try FileManager.default.createDirectory(atPath: dir.path + "/outbox/sent", withIntermediateDirectories: true)
+        let started = Date(timeIntervalSince1970: 1_800_000_000)
+        let mine = ReceptionPipeline.outboxID(callID: 7, startedAt: started)
+        let other = ReceptionPipeline.outboxID(callID: 70, startedAt: started)
+        XCTAssertFalse(mine.dropFirst("call-7".count).contains(where: \.isNumber),
+                       "the time part is letters, so log redaction does not take it for a phone number: \(mine)")
+        for id in [mine, other] { FileManager.default.createFile(atPath: dir.path + "/outbox/sent/" + id, contents: nil) }
+        let files = SpoolFiles.derivedFiles(callID: 7, spoolPath: nil, spoolDirectory: dir.path)
+        XCTAssertEqual(files, [dir.path + "/outbox/sent/" + mine])
+    }
 }
