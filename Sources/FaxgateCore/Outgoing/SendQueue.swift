@@ -221,9 +221,17 @@ public actor SendQueue: Service {
         let text = OutgoingMailText(language: job.language)
         var attachments: [MailAttachment] = []
         if case .retrying = status {} else {
-            // The document's first page, not the cover or the text page in front of it.
-            let pages = (try? SFFReader.read(sff))?.pages ?? []
-            let firstPage = pages.indices.contains(job.documentPage) ? pages[job.documentPage] : pages.first
+            var firstPage: FaxPage?
+            if !sff.isEmpty {
+                do {
+                    // The document's first page, not the cover or the text page in front of it.
+                    let pages = try SFFReader.read(sff).pages
+                    firstPage = pages.indices.contains(job.documentPage) ? pages[job.documentPage] : pages.first
+                } catch {
+                    // The report is still sent, without the thumbnail.
+                    logger.warning("send report without thumbnail: the document cannot be read: \(error)", metadata: ["job": "\(job.id ?? 0)"])
+                }
+            }
             let facts = SendReportFacts(
                 number: job.number, remoteStationID: job.remoteStationID ?? "", start: job.dialedAt ?? job.createdAt,
                 duration: job.endedAt.map { $0.timeIntervalSince(job.connectedAt ?? job.dialedAt ?? $0) } ?? 0,
