@@ -103,3 +103,15 @@ final class SecretsOnDiskTests: XCTestCase {
         XCTAssertNoThrow(try ConfigLoader.parse(base + "snapshot: {support_address: help@vendor.example, passphrase_address: boss@vendor.example}\n"))
     }
 }
+
+/// Issue 8 point 9: caller numbers and station ids from the line are cleaned where they enter the core, so no
+/// control or invisible character reaches a log line, the journal or a mail header.
+final class UntrustedLineTextTests: XCTestCase {
+    func testStationIDAndCallerNumber_areCleanedAtTheSeam() {
+        let info = FaxSessionInfo(remoteStationID: "  DR\u{0}MUELLER\r\nBcc: x@evil.test\u{202E}\u{200B} 030\t123  ")
+        XCTAssertEqual(info.remoteStationID, "DRMUELLER Bcc: x@evil.test 030 123")
+        let caller = PartyNumber(digits: "030\u{1}1234\u{200B}567\n", type: .national)
+        XCTAssertEqual(caller.digits, "0301234567")
+        XCTAssertEqual(UntrustedText.logSafe("a\nb\u{7}c\u{2066}d"), "a b\u{FFFD}cd")
+    }
+}

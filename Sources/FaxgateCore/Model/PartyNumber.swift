@@ -31,7 +31,8 @@ public struct PartyNumber: Sendable, Equatable, Codable {
     public var presentation: Presentation
 
     public init(digits: String, type: NumberType = .unknown, presentation: Presentation = .allowed) {
-        self.digits = digits; self.type = type; self.presentation = presentation
+        // From the line: no control or invisible character may reach a log line, the journal or a mail.
+        self.digits = UntrustedText.clean(digits); self.type = type; self.presentation = presentation
     }
 
     /// The number may be shown (and there is one).

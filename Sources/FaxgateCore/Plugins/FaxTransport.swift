@@ -83,7 +83,8 @@ public struct FaxSessionInfo: Sendable, Equatable, Codable {
     public var remoteStationID: String?
     public var ecm: Bool?
     public init(bitRate: Int? = nil, fine: Bool? = nil, pages: Int? = nil, remoteStationID: String? = nil, ecm: Bool? = nil) {
-        self.bitRate = bitRate; self.fine = fine; self.pages = pages; self.remoteStationID = remoteStationID; self.ecm = ecm
+        // The remote's station id is free text from the line: cleaned once here, for log lines, journal and mails.
+        self.bitRate = bitRate; self.fine = fine; self.pages = pages; self.remoteStationID = remoteStationID.map(UntrustedText.clean); self.ecm = ecm
     }
 }
 
