@@ -61,7 +61,9 @@ final class CallFactsAfterRestartTests: XCTestCase {
         let call = IncomingCall(handle: 0x101, controller: 1, service: .fax, called: PartyNumber(digits: "100"),
                                 caller: PartyNumber(digits: "309876543", type: .national, presentation: .restricted))
         guard case .answerFax(let answer) = await first.decide(call) else { return XCTFail("not answered") }
-        await first.faxConnected(receptionID: answer.receptionID, info: FaxSessionInfo(bitRate: 14400, fine: true, ecm: true))
+        // A hostile station id: line breaks that would forge a body line, a bidi override, an escape.
+        await first.faxConnected(receptionID: answer.receptionID, info: FaxSessionInfo(
+            bitRate: 14400, fine: true, remoteStationID: "+49 30\r\nResult: ok\u{202E}\u{1B}[2J", ecm: true))
         answer.spool.append(sff())
         try answer.spool.finish()
 
@@ -70,6 +72,9 @@ final class CallFactsAfterRestartTests: XCTestCase {
         XCTAssertFalse(mail.contains("9876543"), "a withheld number must not be mailed:\n\(mail)")
         XCTAssertTrue(mail.contains("withheld number"), mail)
         XCTAssertTrue(mail.contains("Error correction (ECM): yes"), "ECM from the row, not from memory:\n\(mail)")
+        let stationLine = mail.components(separatedBy: "\r\n").first { $0.hasPrefix("Remote station id:") } ?? ""
+        XCTAssertTrue(stationLine.contains("+49 30") && stationLine.contains("Result: ok"), "cleaned, not dropped: \(stationLine)")
+        XCTAssertFalse(mail.contains("\u{1B}") || mail.contains("\u{202E}") || mail.contains("\nResult: ok"), mail)
         let record = try await storage.call(id: answer.receptionID)
         XCTAssertNil(record?.callingNumber, "the withheld digits are not journaled")
         XCTAssertEqual(record?.callingPresentation, .restricted)

@@ -98,7 +98,8 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
             return
         }
         guard var record = loaded else { return }
-        record.remoteStationID = info.remoteStationID
+        // The remote's station id is untrusted text: no control, bidi or line-break characters reach journal or mail.
+        record.remoteStationID = info.remoteStationID.map(PartyNumberFormat.cleaned)
         record.bitRate = info.bitRate
         record.fine = info.fine
         if let e = info.ecm { record.ecm = e }
@@ -107,7 +108,7 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
             logger.error("cannot record the fax session: \(error)", metadata: ["call": "\(receptionID)"])
         }
         logger.info("fax session up", metadata: ["call": "\(receptionID)", "rate": "\(info.bitRate ?? 0)",
-                                                 "tsi": "\(info.remoteStationID ?? "")"])
+                                                 "tsi": "\(record.remoteStationID ?? "")"])
     }
 
     public func callEnded(receptionID: Int64, end: CallEnd) async {
@@ -117,7 +118,7 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
             record.reason = end.reason
             record.reasonB3 = end.reasonB3
             record.reasonText = end.text
-            if let sid = end.session.remoteStationID, !sid.isEmpty { record.remoteStationID = sid }
+            if let sid = end.session.remoteStationID.map(PartyNumberFormat.cleaned), !sid.isEmpty { record.remoteStationID = sid }
             if let rate = end.session.bitRate { record.bitRate = rate }
             if let fine = end.session.fine { record.fine = fine }
             if let e = end.session.ecm { record.ecm = e }
