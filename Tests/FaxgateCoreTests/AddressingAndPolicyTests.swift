@@ -274,3 +274,12 @@ final class SenderPolicyTests: XCTestCase {
         XCTAssertEqual(DialRules.localLimitKey(uid: 1000), "local:1000")
     }
 }
+
+final class NumberCharacterTests: XCTestCase {
+    /// Configured numbers (MSNs, prefixes) are checked with the same rule: a digit with a combining mark is no digit.
+    func testConfiguredNumbers_withACombiningMark_areNoNumbers() {
+        XCTAssertNotNil(NumberPattern("100"))
+        XCTAssertNil(NumberPattern("10\u{0301}0"))
+        XCTAssertNil(NumberPattern("\u{0661}00"))
+    }
+}

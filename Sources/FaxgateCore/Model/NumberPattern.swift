@@ -29,5 +29,6 @@ public struct NumberPattern: Sendable, Equatable, CustomStringConvertible {
 }
 
 extension Character {
-    var isASCIIDigit: Bool { ("0"..."9").contains(self) }
+    /// One scalar, 0–9. A range test on Characters would count "1\u{0301}" (digit + combining mark) as a digit.
+    var isASCIIDigit: Bool { asciiValue.map { (0x30...0x39).contains($0) } ?? false }
 }
