@@ -128,7 +128,8 @@ final class MailContentTests: XCTestCase {
         let record = try await parts.submit(mail)
         XCTAssertEqual(record.state, .rejected)
         let reply = try String(contentsOfFile: parts.outbox.directory + "/refusal-\(record.id!).eml", encoding: .utf8)
-        XCTAssertTrue(reply.contains("es gibt nichts zu faxen"), reply)
+        let text = try ParsedReply(reply).body
+        XCTAssertTrue(text.contains("es gibt nichts zu faxen: die Nachricht hat keine Anlage, und ihr Text wird nicht gefaxt"), text)
     }
 
     func testExtensionSetting_always_faxesTheTextBesideTheAttachment() async throws {

@@ -51,7 +51,7 @@ final class MailLanguageTests: XCTestCase {
         var all: [any LocalizedReason] = [
             SubmissionReason.noSuchExtension("Xyz"), SubmissionReason.extensionNotConfigured("Xyz"), SubmissionReason.numberNotUnderstood,
             SubmissionReason.noNumber, SubmissionReason.numberNotDiallable, SubmissionReason.damaged, SubmissionReason.skipUnsupportedHint,
-            SubmissionReason.nothingToFax, SubmissionReason.tooManyPages(limit: 200), SubmissionReason.badSendAt("20261123"),
+            SubmissionReason.nothingToFax, SubmissionReason.textNotFaxed, SubmissionReason.tooManyPages(limit: 200), SubmissionReason.badSendAt("20261123"),
             SubmissionReason.tooLarge(megabytes: 12, limit: 10), SubmissionReason.stoppedGateway, SubmissionReason.unreadable,
             DialPolicy.Refusal.blockedPrefix(number: "+49900123", prefix: "+49900"), DialPolicy.Refusal.international("+41441234567"),
             DialPolicy.Refusal.jobLimit(limit: 50), DialPolicy.Refusal.pageLimit(limit: 6, used: 4, wanted: 3),

@@ -341,7 +341,9 @@ public actor SubmissionProcessor {
             // auto with a document and no room on a cover page: the text was for us ("please fax"), not a page.
         }
         var pages = textPages + documentPages
-        guard !pages.isEmpty || comment != nil else { throw Refusal(SubmissionReason.nothingToFax) }
+        guard !pages.isEmpty || comment != nil else {
+            throw Refusal(bodyMode == .never && mail.ownBodyText != nil ? SubmissionReason.textNotFaxed : SubmissionReason.nothingToFax)
+        }
         guard pages.count <= config.outgoing.maxPages else {
             throw Refusal(SubmissionReason.tooManyPages(limit: config.outgoing.maxPages))
         }

@@ -35,6 +35,8 @@ public enum SubmissionReason: LocalizedReason, Equatable {
     case unsupportedAttachment(MailPart)
     case skipUnsupportedHint
     case nothingToFax
+    /// The mail has text, but it is not faxed (X-Fax-Body: no, or the extension's `fax_body: never`), and no attachment.
+    case textNotFaxed
     case tooManyPages(limit: Int)
     case badSendAt(String)
     case notConverted(MailPart, RenderError)
@@ -70,6 +72,9 @@ public enum SubmissionReason: LocalizedReason, Equatable {
         case .nothingToFax:
             return de ? "es gibt nichts zu faxen: die Nachricht hat weder eine Anlage noch Text"
                       : "there is nothing to fax: no attachment and no text in the message"
+        case .textNotFaxed:
+            return de ? "es gibt nichts zu faxen: die Nachricht hat keine Anlage, und ihr Text wird nicht gefaxt (Kopfzeile „X-Fax-Body“ oder Einstellung der Nebenstelle)"
+                      : "there is nothing to fax: the message has no attachment, and its text is not faxed (X-Fax-Body: no, or the extension's setting)"
         case .tooManyPages(let limit):
             return de ? "das Dokument hat mehr als \(limit) Seiten, die Grenze für ein Fax"
                       : "the document has more than \(limit) pages, the limit for one fax"
