@@ -79,5 +79,37 @@ final class StorageConformanceTests: XCTestCase {
         XCTAssertEqual(domain.pages, 4, file: file, line: line)
         let bob = try await storage.usage(limitKey: "bob@example.test", since: since)
         XCTAssertEqual(bob.jobs, 1, file: file, line: line)
+        try await checkRefusalReplies(storage, file: file, line: line)
+    }
+
+    /// What became of refusal replies: the per-recipient count and the admin digest's bookkeeping survive as rows.
+    static func checkRefusalReplies(_ storage: any Storage, file: StaticString, line: UInt) async throws {
+        func refused(_ uid: Int64, _ reply: IntakeRecord.ReplyDisposition?, to address: String, at: Date, alert: Bool = false) async throws -> IntakeRecord {
+            var (r, _) = try await storage.recordIntake(IntakeRecord(source: "faxin", uidValidity: 9, uid: uid, messageID: nil, rawPath: "/x"))
+            r.state = .rejected; r.reply = reply; r.replyAddress = address; r.decidedAt = at; r.adminAlert = alert
+            try await storage.updateIntake(r)
+            return r
+        }
+        let now = Date()
+        _ = try await refused(101, .sent, to: "bob@example.test", at: now.addingTimeInterval(-7200))
+        _ = try await refused(102, .sent, to: "bob@example.test", at: now.addingTimeInterval(-60))
+        let quiet = try await refused(103, .suppressed, to: "mallory@evil.example", at: now)
+        let limited = try await refused(104, .rateLimited, to: "bob@example.test", at: now)
+        let alert = try await refused(105, nil, to: "eve@evil.example", at: now, alert: true)
+        let sent = try await storage.repliesSent(to: "Bob@Example.test", since: now.addingTimeInterval(-3600))
+        XCTAssertEqual(sent, 1, "sent ones within the hour", file: file, line: line)
+        let pending = try await storage.undigestedRefusals().map(\.id)
+        XCTAssertEqual(pending, [quiet.id, limited.id, alert.id], file: file, line: line)
+        let before = try await storage.digestSent("admin-digest-1")
+        XCTAssertFalse(before, file: file, line: line)
+        try await storage.markDigested([quiet.id!, limited.id!], digestID: "admin-digest-1")
+        let after = try await storage.digestSent("admin-digest-1")
+        XCTAssertTrue(after, file: file, line: line)
+        let left = try await storage.undigestedRefusals().map(\.id)
+        XCTAssertEqual(left, [alert.id], file: file, line: line)
+        let listed = try await storage.recentIntakes(limit: 2)
+        XCTAssertEqual(listed.map(\.id), [alert.id, limited.id], "newest first", file: file, line: line)
+        XCTAssertEqual(listed.last?.reply, .rateLimited, file: file, line: line)
+        XCTAssertEqual(listed.first?.adminAlert, true, file: file, line: line)
     }
 }
