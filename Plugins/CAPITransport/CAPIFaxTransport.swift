@@ -245,7 +245,10 @@ public actor CAPIFaxTransport: FaxSendingTransport {
             case .startRingDelay(let plci, let delay):
                 schedule(.ringElapsed(plci: plci), after: delay)
             case .append(let receptionID, let data):
-                if let spool = spool(for: receptionID) { spool.append(data) }
+                if let spool = spool(for: receptionID) {
+                    spool.append(data)
+                    if spool.exceeded != nil { hangUpOverLimit(receptionID) }
+                }
             case .connected(let receptionID, let info):
                 let handler = self.handler
                 spawn { await handler.faxConnected(receptionID: receptionID, info: info) }
@@ -257,9 +260,6 @@ public actor CAPIFaxTransport: FaxSendingTransport {
         }
     }
 
-    /// Spool files of answered calls, by reception id (kept here so DATA_B3 needs no lookup in the machine).
-    private var spools: [Int64: ReceptionSpoolFile] = [:]
-    private func spool(for receptionID: Int64) -> ReceptionSpoolFile? {
     /// Receptions past their limits (bytes, pages, minutes) that we already hung up; the call then ends
     /// through the protocol as usual and `finish` says why.
     private var hungUpOverLimit: Set<Int64> = []
@@ -270,6 +270,9 @@ public actor CAPIFaxTransport: FaxSendingTransport {
         link?.send(CapiMessage(applID: 0, messageNumber: 0x3FFF, body: .disconnectReq(plci: plci, additionalInfo: [])))
     }
 
+    /// Spool files of answered calls, by reception id (kept here so DATA_B3 needs no lookup in the machine).
+    private var spools: [Int64: ReceptionSpoolFile] = [:]
+    private func spool(for receptionID: Int64) -> ReceptionSpoolFile? {
         if let s = spools[receptionID] { return s }
         guard let answer = machine.answer(for: receptionID) else { return nil }
         spools[receptionID] = answer.spool
@@ -278,11 +281,11 @@ public actor CAPIFaxTransport: FaxSendingTransport {
 
     private func finish(_ f: FaxReceiveStateMachine.FinishedCall) {
         spools[f.receptionID] = nil
+        hungUpOverLimit.remove(f.receptionID)
+        let overLimit = f.answer.spool.exceeded
         var spoolError: String? = nil
         do { try f.answer.spool.finish() } catch { spoolError = "\(error)" }
         let handler = self.handler, link = self.link, logger = self.logger, spoolFailure = spoolError
-        hungUpOverLimit.remove(f.receptionID)
-        let overLimit = f.answer.spool.exceeded
         spawn {
             var text: String
             if let override = f.textOverride {

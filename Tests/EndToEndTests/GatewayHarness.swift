@@ -98,10 +98,10 @@ final class GatewayHarness: @unchecked Sendable {
             language: \(options.language)
             station_id: "+49 30 9999100"
             headline: "Faxgate Test"
+        \(options.pdfPageSize.map { "    pdf_page_size: \($0)" } ?? "")
             senders:
               allow: [\(options.allowedSenders.joined(separator: ", "))]
               require_authentication: \(options.requireAuthentication)
-        \(options.pdfPageSize.map { "    pdf_page_size: \($0)" } ?? "")
               trusted_authserv_id: mx.example.test
               calling_number: "100"
         \(options.voicemail.map { "    voicemail:\n" + $0.split(separator: "\n").map { "      " + $0 }.joined(separator: "\n") } ?? "")
