@@ -75,6 +75,9 @@ public enum SnapshotBuilder {
         let zip = try EncryptedZipWriter(path: path, passphrase: passphrase)
         var manifest: [[String: Any]] = []
         func add(_ entry: String, _ bytes: [UInt8]) throws {
+            // libarchive stores an empty entry without encryption (nothing to encrypt), which the writer's
+            // check then rightly refuses; an empty file says "(empty)" instead.
+            let bytes = bytes.isEmpty ? Array("(empty)\n".utf8) : bytes
             try zip.add(name: entry, bytes: bytes, modified: now)
             manifest.append(["name": entry, "bytes": bytes.count])
         }

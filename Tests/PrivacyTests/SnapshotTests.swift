@@ -114,6 +114,26 @@ final class SnapshotTests: XCTestCase {
         XCTAssertThrowsError(try EncryptedZipWriter.verifyEncrypted(path: dir.path + "/zipcrypto.zip", expectedEntries: 1))
     }
 
+    /// An empty entry (no CAPI info, an empty log day) would be stored unencrypted by libarchive; the snapshot
+    /// must still be made, with every entry encrypted, and open with the passphrase.
+    func testSnapshot_withEmptyEntries_isStillFullyEncrypted() throws {
+        let dir = try TemporaryDirectory("privacy-snapshot-empty")
+        try FileManager.default.createDirectory(atPath: dir.path + "/log", withIntermediateDirectories: true)
+        try "".write(toFile: dir.path + "/log/faxgate-2025-01-30.log", atomically: true, encoding: .utf8)
+        let request = SnapshotRequest(
+            configText: configText, logDirectory: dir.path + "/log", outputDirectory: dir.path + "/snapshots",
+            from: nil, to: nil, versions: ["faxgate 0.1.0"], capiInfo: "", statistics: [:],
+            redactor: try BasicRedaction.snapshotRedactor(pseudonyms: Pseudonymizer(key: Pseudonymizer.randomKey(), countryCode: "49"),
+                                                          privacy: PrivacySettings()),
+            redactionRules: BasicRedaction.names)
+        let result = try SnapshotBuilder.create(request)
+        try EncryptedZipWriter.verifyEncrypted(path: result.path, expectedEntries: result.info.entries)
+        let out = dir.path + "/out"
+        try runTool(sevenZip, ["x", "-p\(result.passphrase)", "-o\(out)", result.path])
+        XCTAssertEqual(try String(contentsOfFile: out + "/capi.txt", encoding: .utf8), "(empty)\n")
+        XCTAssertEqual(try String(contentsOfFile: out + "/logs/faxgate-2025-01-30.log", encoding: .utf8), "(empty)\n")
+    }
+
     func testPassphrase_hasAtLeast128Bits_andDiffers() {
         let a = Passphrase.generate(), b = Passphrase.generate()
         XCTAssertNotEqual(a, b)
