@@ -273,6 +273,16 @@ final class SenderCheckTests: XCTestCase {
         XCTAssertEqual(c.outcome, .failure(.wrongSecret))
         XCTAssertTrue(c.mayReply)
     }
+
+    /// With `none` plus a secret, the secret is the only authentication: anyone can write the allowed From, so a
+    /// wrong secret from an unproven address gets no reply (it would go to the forged address).
+    func testWrongSecret_ofAnUnprovenAllowedSender_isNotAnswered() throws {
+        let c = try policy(require: "none", secret: "opensesame").evaluate(mail(from: "alice@example.com"), secrets: ["guess"])
+        XCTAssertEqual(c.outcome, .failure(.wrongSecret))
+        XCTAssertFalse(c.mayReply)
+        let right = try policy(require: "none", secret: "opensesame").evaluate(mail(from: "alice@example.com"), secrets: ["opensesame"])
+        XCTAssertEqual(right.outcome.map(\.extensionName), .success("Front"))
+    }
 }
 
 final class SenderConfigCheckTests: XCTestCase {

@@ -103,7 +103,9 @@ public struct SenderPolicy: Sendable {
         if let secret = s.secret {
             // Secrets compare in constant time; either in the address or as "#SECRET" in the subject.
             let inSubject = mail.subject.split(separator: " ").contains { $0.hasPrefix("#") && Self.equal(String($0.dropFirst()), secret) }
-            if !(secrets.contains { Self.equal($0, secret) } || inSubject) { return result(.failure(.wrongSecret), authenticated: true) }
+            // A secret is an authentication level of its own: a wrong one is failed authentication, answered
+            // only when the address is proven by the trusted verdict (a forged From must not get the reply).
+            if !(secrets.contains { Self.equal($0, secret) } || inSubject) { return result(.failure(.wrongSecret), authenticated: false) }
         }
         return result(.success(Grant(extensionName: ext.name, senders: s, allowEntry: entry.lowercased())), authenticated: true)
     }

@@ -118,7 +118,8 @@ public actor SubmissionProcessor {
             return record
         }
         let now = Date()
-        let gate = senders.evaluate(mail, secrets: [])
+        // With the secrets of the mail's addresses: a sender who gave the right secret met the requirement.
+        let gate = senders.evaluate(mail, secrets: addressing.recipients(of: mail).secrets)
         // A local CLI submission (drop directory): the user on this machine named the address to notify.
         let local = intake.source == "drop"
         let to = mail.fromAddress.flatMap { MailboxSyntax.isAddress($0) ? $0 : nil }
@@ -228,7 +229,7 @@ public actor SubmissionProcessor {
     }
 
     private func languageFor(_ mail: IncomingMail) -> String {
-        if case .success(let grant) = senders.check(mail, secrets: []),
+        if case .success(let grant) = senders.check(mail, secrets: addressing.recipients(of: mail).secrets),
            let ext = config.extensions.first(where: { $0.name == grant.extensionName }) {
             return ext.language
         }
