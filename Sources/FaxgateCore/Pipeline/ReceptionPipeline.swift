@@ -38,6 +38,11 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
     let logger: Logger
     private let work: AsyncStream<Int64>
     let workContinuation: AsyncStream<Int64>.Continuation
+    /// Calls whose mail is being queued. The outbox can deliver and report while this actor waits in
+    /// `outbox.enqueue` (reentrancy), before the row says `mail_queued`; such a result waits here and is applied
+    /// after that update, so the earlier state never overwrites the later one (one writer per row, in order).
+    private var queueing: Set<Int64> = []
+    private var pendingMailResults: [Int64: (delivered: Bool, detail: String)] = [:]
     /// Greetings (with beep) in line format, per extension with voicemail; converted once here at start.
     let greetings: [String: [UInt8]]
 
@@ -234,9 +239,8 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
             }
             let messageID = try await queueMail(to: ext, callID: id, startedAt: record.startedAt, context: "fax-message", subject: composer.subject(facts),
                                                 body: composer.body(facts), attachments: attachments)
-            record.state = .mailQueued
             record.mailMessageID = messageID
-            try await storage.updateCall(record, event: "mail queued (\(outcome.rawValue), \(pages.count) pages)")
+            try await recordMailQueued(record, event: "mail queued (\(outcome.rawValue), \(pages.count) pages)")
             logger.info("reception converted and queued for mail", metadata: [
                 "call": "\(id)", "outcome": "\(outcome.rawValue)", "pages": "\(pages.count)",
             ])
@@ -274,14 +278,20 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
         // The call's start time is part of both, so a database recreated from empty (ids from 1 again) never
         // meets the sent marker of an earlier call with the same id.
         let outboxID = Self.outboxID(callID: callID, startedAt: startedAt)
+        queueing.insert(callID)  // until recordMailQueued (or the caller's failure path) ends it
         let messageID = "<faxgate.\(outboxID)@\(settings.hostname)>"
         let message = MailMessage(
             from: settings.from, to: ext.recipients.map { MailAddress($0) }, cc: [], subject: subject, date: Date(),
             messageID: messageID,
             extraHeaders: [("Auto-Submitted", "auto-generated"), ("Message-Context", context), ("X-Faxgate-Reference", "\(callID)")],
             textBody: body, attachments: attachments)
-        _ = try await outbox.enqueue(message: message.render(), envelopeFrom: settings.envelopeFrom, recipients: ext.recipients,
-                                     callID: callID, id: outboxID)
+        do {
+            _ = try await outbox.enqueue(message: message.render(), envelopeFrom: settings.envelopeFrom, recipients: ext.recipients,
+                                         callID: callID, id: outboxID)
+        } catch {
+            await finishQueueing(callID)
+            throw error
+        }
         TestCrashPoint.reached("mail-queued")
         return messageID
     }
@@ -298,7 +308,31 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
     }
 
     /// Called by the outbox when the SMTP server accepted (or finally refused) a reception's mail.
+    /// Marks the row `mail_queued` after `queueMail`, then applies a result the outbox reported meanwhile.
+    func recordMailQueued(_ record: CallRecord, event: String) async throws {
+        var record = record
+        record.state = .mailQueued
+        do {
+            try await storage.updateCall(record, event: event)
+        } catch {
+            await finishQueueing(record.id!)
+            throw error
+        }
+        await finishQueueing(record.id!)
+    }
+
+    private func finishQueueing(_ callID: Int64) async {
+        queueing.remove(callID)
+        if let pending = pendingMailResults.removeValue(forKey: callID) {
+            await mailResult(callID: callID, delivered: pending.delivered, detail: pending.detail)
+        }
+    }
+
     public func mailResult(callID: Int64, delivered: Bool, detail: String) async {
+        if queueing.contains(callID) {
+            pendingMailResults[callID] = (delivered, detail)
+            return
+        }
         do {
             guard var record = try await storage.call(id: callID) else { return }
             record.state = delivered ? .mailed : .mailFailed

@@ -123,9 +123,8 @@ extension ReceptionPipeline {
         }
         let messageID = try await queueMail(to: ext, callID: id, startedAt: record.startedAt, context: "voice-message", subject: composer.subject(facts),
                                             body: composer.body(facts), attachments: attachments)
-        record.state = .mailQueued
         record.mailMessageID = messageID
-        try await storage.updateCall(record, event: String(format: "voicemail queued for mail (%.1f s)", seconds))
+        try await recordMailQueued(record, event: String(format: "voicemail queued for mail (%.1f s)", seconds))
         logger.info("voicemail queued for mail", metadata: ["call": "\(id)", "seconds": "\(seconds)"])
     }
 }
