@@ -34,7 +34,7 @@ trap cleanup EXIT INT TERM
 # A free port for the simulator below 32768 (libcapi20 keeps the port in a signed short).
 CAPI_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1] % 20000 + 10000)')
 
-printf '%s\n' "$MAIL_PASSWORD" > "$DEMO_DIR/smtp-password"
+( umask 077; printf '%s\n' "$MAIL_PASSWORD" > "$DEMO_DIR/smtp-password" )
 cat > "$DEMO_DIR/faxgate.yaml" <<YAML
 spool_directory: $DEMO_DIR/spool
 hostname: faxgate.demo.test
@@ -61,6 +61,9 @@ extensions:
     language: de
     station_id: "+49 30 9999100"
     headline: "Faxgate Demo"
+# How numbers are written on this line: the network's national "305550123" becomes +49 30 5550123 / 030 5550123.
+outgoing:
+  line: {country_code: "49", area_code: "30"}
 YAML
 "$BIN/faxgate" config check -c "$DEMO_DIR/faxgate.yaml"
 
@@ -82,8 +85,8 @@ PS
 gs -q -dNOPAUSE -dBATCH -dSAFER -sDEVICE=cfax -r204x196 -sPAPERSIZE=a4 -sOutputFile="$DEMO_DIR/letter.sff" "$DEMO_DIR/letter.ps"
 
 echo "==> starting the CAPI simulator on 127.0.0.1:$CAPI_PORT and faxgate serve"
-"$BIN/capisim" --port "$CAPI_PORT" --wait-listen 60 --station-id "+49 30 5550123" \
-    --call "+49305550123:100:$DEMO_DIR/letter.sff" > "$DEMO_DIR/capisim.log" 2>&1 &
+"$BIN/capisim" --port "$CAPI_PORT" --wait-listen 60 --station-id "+49 30 5550123" --calling-type national \
+    --call "305550123:100:$DEMO_DIR/letter.sff" > "$DEMO_DIR/capisim.log" 2>&1 &
 SIM_PID=$!
 "$BIN/faxgate" serve -c "$DEMO_DIR/faxgate.yaml" > "$DEMO_DIR/faxgate.log" 2>&1 &
 FAXGATE_PID=$!
