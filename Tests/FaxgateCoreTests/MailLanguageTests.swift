@@ -128,6 +128,23 @@ final class MailLanguageTests: XCTestCase {
         }
     }
 
+    /// A call that did not run to its own end says why in the reader's language, from the typed end cause.
+    func testReceptionMail_endCause_isToldInTheReadersLanguage() {
+        for cause in CallRecord.EndCause.allCases where cause.isInterruption {
+            var facts = ReceptionMail.Facts(callID: 3, callingNumber: "0301234567", calledNumber: "100", extensionName: "Empfang",
+                                            remoteStationID: nil, pages: 1, fine: true, bitRate: 14400, startedAt: Date(),
+                                            duration: 42, outcome: .partial, reasonText: "reception interrupted (gateway stopped during the call)",
+                                            problems: [])
+            facts.endCause = cause
+            let de = ReceptionMail(language: .de).body(facts), en = ReceptionMail(language: .en).body(facts)
+            Self.assertGerman(de, "reception mail (\(cause))")
+            Self.assertEnglish(en, "reception mail (\(cause))")
+            XCTAssertEqual(de.contains(ReceptionMail.endCauseText(cause, .de)!), true, de)
+            XCTAssertEqual(en.contains(ReceptionMail.endCauseText(cause, .en)!), true, en)
+            XCTAssertFalse(de.contains("vorzeitig beendet"), "a German reason per cause, not the generic sentence")
+        }
+    }
+
     /// Through the processor, as a mail arrives: each refusal a German sender can get is German, the quoted
     /// Subject is cut short and cleaned of line breaks and bidi controls.
     func testRefusalsThroughTheProcessor_areGermanThroughout_andQuoteTheSubjectShortAndClean() async throws {

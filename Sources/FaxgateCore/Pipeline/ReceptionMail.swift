@@ -27,6 +27,8 @@ public struct ReceptionMail: Sendable {
         /// The numbers with type and presentation; when set they win over `callingNumber`/`calledNumber`.
         public var caller: PartyNumber?
         public var called: PartyNumber?
+        /// How the call ended, when it did not run to its own end: told in the reader's language.
+        public var endCause: CallRecord.EndCause?
         public init(callID: Int64, callingNumber: String?, callingNumberRestricted: Bool = false, calledNumber: String,
                     extensionName: String, remoteStationID: String?, pages: Int, fine: Bool?, bitRate: Int?, ecm: Bool? = nil,
                     startedAt: Date, duration: TimeInterval?, outcome: CallRecord.Outcome, reasonText: String?, problems: [String]) {
@@ -125,15 +127,30 @@ public struct ReceptionMail: Sendable {
         }
     }
 
+    /// The typed end of a call that did not run to its own end, in one language (the transport's own words are
+    /// English and may come from the network; they never reach a German mail).
+    public static func endCauseText(_ cause: CallRecord.EndCause, _ language: Extension.Language) -> String? {
+        let de = language == .de
+        switch cause {
+        case .lineLost: return de ? "die Verbindung zur Leitung ging während der Übertragung verloren" : "the line was lost during the transmission"
+        case .interrupted: return de ? "das Gateway wurde während des Anrufs angehalten"
+                                     : "the gateway stopped during the call"
+        case .limitExceeded: return de ? "der Empfang überschritt die eingestellte Grenze (Größe, Seiten oder Dauer); das Gateway hat aufgelegt"
+                                       : "the reception went past the configured limit (size, pages or duration); the gateway hung up"
+        case .cleared, .hangUp, .maxLength, .silence, .dtmfHash: return nil
+        }
+    }
+
     func result(_ f: Facts) -> String {
         switch f.outcome {
         case .complete: return language == .de ? "vollständig empfangen" : "received completely"
         case .partial, .failed, .rejected:
             // The transport's reason text is English (and may come from the network): German mails show only
             // our own findings, which are already in German, or a German sentence.
-            let reason = language == .de
-                ? (f.reasonText.flatMap { f.problems.contains($0) ? $0 : nil } ?? (f.reasonText == nil ? "Grund unbekannt" : "Übertragung vorzeitig beendet"))
-                : f.reasonText ?? "reason unknown"
+            let own = f.reasonText.flatMap { f.problems.contains($0) ? $0 : nil }
+            let reason = own ?? f.endCause.flatMap { Self.endCauseText($0, language) } ?? (language == .de
+                ? (f.reasonText == nil ? "Grund unbekannt" : "Übertragung vorzeitig beendet")
+                : f.reasonText ?? "reason unknown")
             return (language == .de ? "abgebrochen: " : "interrupted: ") + reason
         }
     }

@@ -210,6 +210,7 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
                 reasonText: transportOK ? (problems.isEmpty ? nil : problems.first) : record.reasonText, problems: problems)
             facts.caller = record.caller
             facts.called = record.called
+            facts.endCause = transportOK ? nil : record.endCause
             let composer = ReceptionMail(language: ext.language, numbers: settings.numbers)
             let stem = composer.attachmentStem(facts)
             var attachments: [MailAttachment] = []
