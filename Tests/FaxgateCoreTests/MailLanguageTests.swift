@@ -128,6 +128,24 @@ final class MailLanguageTests: XCTestCase {
         }
     }
 
+    /// The sender's Message-ID is attacker-written: a reply echoes it in In-Reply-To only when it is a plain
+    /// `<id@host>`; an overlong one or one carrying a header break is left out.
+    func testRefusalReply_echoesOnlyAPlainMessageID() async throws {
+        var parts = try await SubmissionParts.make()
+        let to = ["0301234567+geheim2026@fax.example.test"]
+        let docx: IncomingMail.Attachment = .init(filename: "a.docx", contentType: "application/msword", data: Array("x".utf8))
+        for (id, echoed) in [("<abc.1@example.test>", true), ("<" + String(repeating: "a", count: 400) + "@example.test>", false),
+                             ("<a@b>\r\nBcc: victim@example.org", false), ("<a b@example.test>", false)] {
+            let mail = IncomingMail(fromAddress: "alice@example.test", to: to, subject: "x", messageID: id, attachments: [docx])
+            let record = try await parts.submit(mail)
+            let raw = try String(contentsOfFile: parts.outbox.directory + "/refusal-\(record.id!).eml", encoding: .utf8)
+            let head = raw.components(separatedBy: "\r\n\r\n")[0]
+            XCTAssertEqual(head.contains("In-Reply-To: \(id)"), echoed, head)
+            XCTAssertFalse(head.contains("Bcc:"), head)
+            XCTAssertLessThan(head.count, 2000, "nothing of the sender's at length in the header")
+        }
+    }
+
     /// A call that did not run to its own end says why in the reader's language, from the typed end cause.
     func testReceptionMail_endCause_isToldInTheReadersLanguage() {
         for cause in CallRecord.EndCause.allCases where cause.isInterruption {

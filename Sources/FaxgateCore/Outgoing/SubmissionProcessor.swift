@@ -142,7 +142,10 @@ public actor SubmissionProcessor {
             } else {
                 let text = OutgoingMailText(language: language ?? languageFor(mail))
                 var headers: [(String, String)] = [("Auto-Submitted", "auto-replied")]
-                if let original = mail.messageID { headers += [("In-Reply-To", original), ("References", original)] }
+                // The sender's Message-ID is attacker-written: echoed only when it is a plain <id@host> of sane length.
+                if let original = mail.messageID, Self.isPlainMessageID(original) {
+                    headers += [("In-Reply-To", original), ("References", original)]
+                }
                 let reply = MailMessage(
                     from: settings.from, to: [MailAddress(to)], cc: [], subject: text.refusalSubject(mail.subject), date: now,
                     messageID: MailMessage.makeMessageID(domain: settings.hostname), extraHeaders: headers,
@@ -226,6 +229,14 @@ public actor SubmissionProcessor {
     private func runScheduledDigest() async {
         digestScheduled = false
         do { try await sendAdminDigestIfDue() } catch { logger.error("admin digest not queued", metadata: ["error": "\(error)"]) }
+    }
+
+    /// `<left@right>`, printable ASCII without spaces, at most 250 characters (RFC 5322 msg-id, conservatively).
+    static func isPlainMessageID(_ id: String) -> Bool {
+        let scalars = id.unicodeScalars
+        guard scalars.count >= 5, scalars.count <= 250, id.hasPrefix("<"), id.hasSuffix(">"),
+              scalars.filter({ $0 == "@" }).count == 1, scalars.filter({ $0 == "<" || $0 == ">" }).count == 2 else { return false }
+        return scalars.allSatisfy { $0.value > 32 && $0.value < 127 }
     }
 
     private func languageFor(_ mail: IncomingMail) -> String {
