@@ -51,6 +51,11 @@ struct Serve: AsyncParsableCommand {
         }
         var logger = Logger(label: "faxgate")
         logger.logLevel = level
+        // What `config check` warns about (authentication off, a missing admin address …) is said at every start
+        // too: an admin who never ran the check still finds it in the log.
+        for warning in ConfigLoader.warnings(config, file: options.path) {
+            logger.warning("configuration: \(warning)")
+        }
         try await Gateway(config: config, logger: logger).run()
     }
 }
