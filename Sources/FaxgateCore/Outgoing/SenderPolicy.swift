@@ -110,11 +110,6 @@ public struct SenderPolicy: Sendable {
         return result(.success(Grant(extensionName: ext.name, senders: s, allowEntry: entry.lowercased())), authenticated: true)
     }
 
-    /// Relaxed alignment, one direction only (see `AuthenticationVerdict.aligned`).
-    static func aligned(_ authenticated: String?, with domain: String) -> Bool {
-        AuthenticationVerdict.aligned(authenticated, with: domain)
-    }
-
     static func equal(_ a: String, _ b: String) -> Bool {
         let x = Array(a.utf8), y = Array(b.utf8)
         guard x.count == y.count else { return false }

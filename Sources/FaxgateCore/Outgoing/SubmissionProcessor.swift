@@ -140,7 +140,7 @@ public actor SubmissionProcessor {
                 record.reply = .rateLimited
                 logger.warning("refusal not answered: reply limit per recipient reached", metadata: meta.merging(["limit": "\(limit)/h"]) { $1 })
             } else {
-                let text = OutgoingMailText(language: language ?? languageFor(mail))
+                let text = OutgoingMailText(language: language ?? self.language(for: gate.outcome))
                 var headers: [(String, String)] = [("Auto-Submitted", "auto-replied")]
                 // The sender's Message-ID is attacker-written: echoed only when it is a plain <id@host> of sane length.
                 if let original = mail.messageID, Self.isPlainMessageID(original) {
@@ -240,7 +240,12 @@ public actor SubmissionProcessor {
     }
 
     private func languageFor(_ mail: IncomingMail) -> String {
-        if case .success(let grant) = senders.check(mail, secrets: addressing.recipients(of: mail).secrets),
+        language(for: senders.check(mail, secrets: addressing.recipients(of: mail).secrets))
+    }
+
+    /// The language of the extension the sender was granted, else the first extension's.
+    private func language(for outcome: Result<SenderPolicy.Grant, SenderPolicy.Refusal>) -> String {
+        if case .success(let grant) = outcome,
            let ext = config.extensions.first(where: { $0.name == grant.extensionName }) {
             return ext.language
         }
