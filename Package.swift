@@ -20,6 +20,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.1"),
     ],
     targets: [
         // MARK: C libraries, one thin system-library target each (Debian -dev packages).
@@ -29,6 +35,7 @@ let package = Package(
         .systemLibrary(name: "CEtpan", providers: [.apt(["libetpan-dev"])]),
         .systemLibrary(name: "CArchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CLame", providers: [.apt(["libmp3lame-dev"])]),
+        .systemLibrary(name: "CQREncode", providers: [.apt(["libqrencode-dev"])]),
 
         // MARK: Libraries
         // CAPI 2.0 messages as Swift values; no I/O. Shared by the transport and the simulator.
@@ -60,6 +67,7 @@ let package = Package(
                 "FaxDocument", "FaxRender", "MailOut", "VoiceAudio",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -106,12 +114,34 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // MARK: Web admin and user portal (Hummingbird 2): pages, /metrics, /health.
+        .target(
+            name: "FaxgateWeb",
+            dependencies: [
+                "FaxgateCore", "FaxDocument", "FaxRender", "VoiceAudio", "CQREncode",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "HummingbirdOTP", package: "hummingbird-auth"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "MultipartKit", package: "multipart-kit"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Templates"), .copy("Static")],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: Executables
         .target(
             name: "FaxgateApp",
             dependencies: [
                 "FaxgateCore", "CAPITransport", "SQLiteStorage", "BasicRedaction", "SupportSnapshot", "ArchiveExport", "IMAPIntake", "FaxDocument", "FaxRender",
-                "MailOut", "MailIn",
+                "MailOut", "MailIn", "FaxgateWeb",
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -153,6 +183,15 @@ let package = Package(
         .testTarget(
             name: "PrivacyTests",
             dependencies: ["FaxgateCore", "SQLiteStorage", "BasicRedaction", "SupportSnapshot", "ArchiveExport", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "WebTests",
+            dependencies: [
+                "FaxgateWeb", "FaxgateCore", "SQLiteStorage", "TestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdOTP", package: "hummingbird-auth"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

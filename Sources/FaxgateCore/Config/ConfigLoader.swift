@@ -158,6 +158,11 @@ public enum ConfigLoader {
         "retention": PrivacyConfigSchema.retention, "privacy": PrivacyConfigSchema.privacy, "snapshot": PrivacyConfigSchema.snapshot,
         "storage": .mapping(["driver": .leaf, "path": .leaf]),
         "reception": .mapping(["max_mb": .leaf, "max_pages": .leaf, "max_call_minutes": .leaf]),
+        "web": .mapping([
+            "enabled": .leaf, "listen": .leaf, "tls_certificate": .leaf, "tls_key": .leaf, "trusted_proxies": .leaf,
+            "public_url": .leaf, "session_idle_minutes": .leaf, "session_absolute_hours": .leaf, "lockout_threshold": .leaf,
+            "lockout_minutes": .leaf, "lockout_max_minutes": .leaf, "max_upload_mb": .leaf, "min_free_disk_mb": .leaf,
+        ]),
         "capi": .mapping(["driver": .leaf, "host": .leaf, "port": .leaf, "controllers": .leaf, "answer_audio_as_fax": .leaf]),
         "smtp": .mapping([
             "host": .leaf, "port": .leaf, "security": .leaf, "username": .leaf, "password": .leaf,

@@ -23,12 +23,14 @@ public struct Configuration: Sendable, Codable, Equatable {
     public var outgoing: OutgoingConfig
     /// Bounds on one received fax call.
     public var reception = ReceptionSettings()
+    /// The web pages, /metrics and /health.
+    public var web = WebSettings()
 
     enum CodingKeys: String, CodingKey {
         case spoolDirectory = "spool_directory", hostname, log, storage, capi, smtp, mail, extensions
         case retention, privacy, snapshot
         case catchAll = "catch_all", outgoing
-        case reception
+        case reception, web
     }
 
     public init(from decoder: Decoder) throws {
@@ -47,6 +49,7 @@ public struct Configuration: Sendable, Codable, Equatable {
         snapshot = try c.decodeIfPresent(SnapshotSettings.self, forKey: .snapshot) ?? SnapshotSettings()
         outgoing = try c.decodeIfPresent(OutgoingConfig.self, forKey: .outgoing) ?? OutgoingConfig()
         reception = try c.decodeIfPresent(ReceptionSettings.self, forKey: .reception) ?? ReceptionSettings()
+        web = try c.decodeIfPresent(WebSettings.self, forKey: .web) ?? WebSettings()
     }
 }
 

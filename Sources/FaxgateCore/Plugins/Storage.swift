@@ -2,7 +2,7 @@ import Foundation
 
 /// Records and document blobs. The embedded default is SQLite (Plugins/SQLiteStorage); a PostgreSQL
 /// plugin serves installations with several nodes. Every implementation runs the shared conformance test.
-public protocol Storage: Sendable {
+public protocol Storage: AccountStorage, SettingsStorage {
     /// Creates or upgrades the schema. Called once before anything else.
     func migrate() async throws
     /// Inserts a new call and returns it with its id.

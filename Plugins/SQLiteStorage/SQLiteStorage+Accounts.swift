@@ -1,0 +1,429 @@
+import Foundation
+import FaxgateCore
+import GRDB
+
+/// Web accounts, sessions, the audit trail, read marks and the filtered journal (AccountStorage).
+extension SQLiteStorage {
+    /// Migrations are only ever added, never edited once released.
+    static func registerAccountMigrations(_ m: inout DatabaseMigrator) {
+        m.registerMigration("web-v1-accounts-sessions-audit-reads") { db in
+            try db.create(table: "webUser") { t in
+                t.autoIncrementedPrimaryKey("id")
+                // NOCASE: "Anna" and "anna" are one login, whatever the caller normalised.
+                t.column("name", .text).notNull().unique().collate(.nocase)
+                t.column("role", .text).notNull().check { WebUser.Role.allCases.map(\.rawValue).contains($0) }
+                // JSON array of extension names: read whole with the user, never queried by element.
+                t.column("extensions", .text).notNull()
+                t.column("passwordHash", .text).notNull()
+                t.column("mustChangePassword", .boolean).notNull()
+                t.column("totpSecret", .blob)
+                t.column("totpLastCounter", .integer)
+                t.column("recoveryCodeHashes", .text).notNull()
+                t.column("disabled", .boolean).notNull()
+                t.column("failedLogins", .integer).notNull()
+                t.column("lockedUntil", .datetime)
+                t.column("language", .text)
+                t.column("createdAt", .datetime).notNull()
+                t.column("passwordChangedAt", .datetime).notNull()
+                // Kept by storage: set when a session is inserted (a login), never by updateUser.
+                t.column("lastLoginAt", .datetime)
+            }
+            try db.create(table: "webSession") { t in
+                t.primaryKey("idHash", .text)
+                t.column("userID", .integer).notNull().indexed().references("webUser", onDelete: .cascade)
+                t.column("createdAt", .datetime).notNull().indexed()
+                t.column("lastSeenAt", .datetime).notNull().indexed()
+                t.column("secondFactorVerified", .boolean).notNull()
+                t.column("csrfToken", .text).notNull()
+                t.column("clientAddress", .text).notNull()
+            }
+            // Actor is a name, not a foreign key: the trail outlives a removed user.
+            try db.create(table: "auditEntry") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("at", .datetime).notNull().indexed()
+                t.column("actor", .text).notNull()
+                t.column("clientAddress", .text).notNull()
+                t.column("action", .text).notNull()
+                t.column("target", .text).notNull()
+                t.column("detail", .text).notNull()
+            }
+            try db.create(index: "auditEntry_on_actor_id", on: "auditEntry", columns: ["actor", "id"])
+            try db.create(index: "auditEntry_on_action_id", on: "auditEntry", columns: ["action", "id"])
+            // Cascades: retention deleting a call, or removing a user, takes the read marks with it.
+            try db.create(table: "callRead", options: .withoutRowID) { t in
+                t.column("userID", .integer).notNull().references("webUser", onDelete: .cascade)
+                t.column("callID", .integer).notNull().indexed().references("call", onDelete: .cascade)
+                t.column("readAt", .datetime).notNull()
+                t.primaryKey(["userID", "callID"])
+            }
+            // The web lists page newest first by id within a user's extensions: one index range per extension.
+            try db.create(index: "call_on_extensionName_id", on: "call", columns: ["extensionName", "id"])
+            try db.create(index: "job_on_extensionName_id", on: "job", columns: ["extensionName", "id"])
+        }
+    }
+
+    // MARK: Users
+
+    public func insertUser(_ user: WebUser) async throws -> WebUser {
+        do {
+            return try await pool.write { db in
+                var row = try WebUserRow(user)
+                row.id = nil
+                try row.insert(db)
+                return try row.user()
+            }
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+            throw DuplicateUserName(name: user.name)
+        }
+    }
+
+    public func updateUser(_ user: WebUser) async throws {
+        guard let id = user.id else { throw StorageError("updateUser needs a user with an id") }
+        do {
+            try await pool.write { db in
+                let row = try WebUserRow(user)
+                // lastLoginAt is storage's own (see insertSession): a stale copy of the user must not reset it.
+                let columns = Set(WebUserRow.CodingKeys.allCases.map(\.rawValue)).subtracting(["id", "lastLoginAt"])
+                try row.update(db, columns: columns)
+            }
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+            throw DuplicateUserName(name: user.name)
+        } catch is RecordError {
+            throw StorageError("user \(id) does not exist")
+        }
+    }
+
+    public func user(id: Int64) async throws -> WebUser? {
+        try await pool.read { db in try WebUserRow.fetchOne(db, key: id)?.user() }
+    }
+
+    public func user(name: String) async throws -> WebUser? {
+        try await pool.read { db in try WebUserRow.filter(Column("name") == name).fetchOne(db)?.user() }
+    }
+
+    public func users() async throws -> [WebUser] {
+        try await pool.read { db in
+            guard try db.tableExists("webUser") else { return [] }
+            return try WebUserRow.order(Column("name")).fetchAll(db).map { try $0.user() }
+        }
+    }
+
+    public func deleteUser(id: Int64) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM webUser WHERE id = ?", arguments: [id])
+        }
+    }
+
+    // MARK: Sessions
+
+    public func insertSession(_ session: WebSession) async throws {
+        try await pool.write { db in
+            try WebSessionRow(session).insert(db)
+            try db.execute(sql: "UPDATE webUser SET lastLoginAt = ? WHERE id = ?", arguments: [session.createdAt, session.userID])
+        }
+    }
+
+    public func session(idHash: String) async throws -> WebSession? {
+        try await pool.read { db in try WebSessionRow.fetchOne(db, key: idHash)?.session }
+    }
+
+    public func updateSession(_ session: WebSession) async throws {
+        try await pool.write { db in
+            do { try WebSessionRow(session).update(db) } catch is RecordError {
+                throw StorageError("session does not exist (ended meanwhile)")
+            }
+        }
+    }
+
+    public func deleteSession(idHash: String) async throws {
+        try await pool.write { db in try db.execute(sql: "DELETE FROM webSession WHERE idHash = ?", arguments: [idHash]) }
+    }
+
+    @discardableResult
+    public func deleteSessions(userID: Int64) async throws -> Int {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM webSession WHERE userID = ?", arguments: [userID])
+            return db.changesCount
+        }
+    }
+
+    @discardableResult
+    public func purgeSessions(lastSeenBefore: Date, createdBefore: Date) async throws -> Int {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM webSession WHERE lastSeenAt < ? OR createdAt < ?", arguments: [lastSeenBefore, createdBefore])
+            return db.changesCount
+        }
+    }
+
+    // MARK: Audit
+
+    public func appendAudit(_ entry: AuditEntry) async throws {
+        try await pool.write { db in
+            try db.execute(sql: """
+                INSERT INTO auditEntry (at, actor, clientAddress, action, target, detail) VALUES (?, ?, ?, ?, ?, ?)
+                """, arguments: [entry.at, entry.actor, entry.clientAddress, entry.action, entry.target, entry.detail])
+        }
+    }
+
+    public func auditEntries(limit: Int, beforeID: Int64?, actor: String?, action: String?) async throws -> [AuditEntry] {
+        try await pool.read { db in
+            guard try db.tableExists("auditEntry") else { return [] }
+            var sql = "SELECT * FROM auditEntry WHERE 1"
+            var args: StatementArguments = []
+            if let beforeID { sql += " AND id < ?"; args += [beforeID] }
+            if let actor { sql += " AND actor = ?"; args += [actor] }
+            if let action {
+                // A prefix as a range (BINARY order), so the (action, id) index serves it; U+10FFFF sorts after
+                // every character that can follow the prefix.
+                sql += " AND action >= ? AND action < ?"; args += [action, action + "\u{10FFFF}"]
+            }
+            sql += " ORDER BY id DESC LIMIT ?"; args += [max(0, limit)]
+            return try Row.fetchAll(db, sql: sql, arguments: args).map { r in
+                AuditEntry(id: r["id"], at: r["at"], actor: r["actor"], clientAddress: r["clientAddress"], action: r["action"],
+                           target: r["target"], detail: r["detail"])
+            }
+        }
+    }
+
+    // MARK: Read marks
+
+    public func markRead(callID: Int64, userID: Int64) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO callRead (userID, callID, readAt) VALUES (?, ?, ?)",
+                           arguments: [userID, callID, Date()])
+        }
+    }
+
+    public func readCallIDs(userID: Int64, among callIDs: [Int64]) async throws -> Set<Int64> {
+        guard !callIDs.isEmpty else { return [] }
+        return try await pool.read { db in
+            var found: Set<Int64> = []
+            // Chunks stay far below SQLite's bound-parameter limit.
+            for start in stride(from: 0, to: callIDs.count, by: 500) {
+                let chunk = Array(callIDs[start..<min(start + 500, callIDs.count)])
+                let marks = chunk.map { _ in "?" }.joined(separator: ",")
+                let ids = try Int64.fetchAll(db, sql: "SELECT callID FROM callRead WHERE userID = ? AND callID IN (\(marks))",
+                                             arguments: StatementArguments([userID] + chunk))
+                found.formUnion(ids)
+            }
+            return found
+        }
+    }
+
+    // MARK: Filtered lists
+
+    public func searchCalls(_ query: CallQuery) async throws -> [CallRecord] {
+        guard let filter = CallFilter(query) else { return [] }
+        let limit = max(0, query.limit)
+        return try await pool.read { db in
+            guard let arms = filter.extensionArms else {
+                return try CallRow.fetchAll(db, sql: "SELECT * FROM call WHERE \(filter.sql) ORDER BY id DESC LIMIT ?",
+                                            arguments: filter.arguments + [limit]).map(\.record)
+            }
+            // One index range per extension, each newest first and cut at the limit, merged: the cost is bounded by
+            // extensions × limit rows however many calls exist (an IN list would sort every matching row).
+            let union = arms.map { _ in
+                "SELECT * FROM (SELECT id FROM call WHERE extensionName = ? AND \(filter.sql) ORDER BY id DESC LIMIT ?)"
+            }.joined(separator: " UNION ALL ")
+            var args: StatementArguments = []
+            for name in arms { args += [name]; args += filter.arguments; args += [limit] }
+            args += [limit]
+            return try CallRow.fetchAll(db, sql: "SELECT * FROM call WHERE id IN (\(union)) ORDER BY id DESC LIMIT ?",
+                                        arguments: args).map(\.record)
+        }
+    }
+
+    public func countCalls(_ query: CallQuery) async throws -> Int {
+        guard let filter = CallFilter(query) else { return 0 }
+        return try await pool.read { db in
+            var sql = "SELECT COUNT(*) FROM call WHERE \(filter.sql)"
+            var args = filter.arguments
+            if let arms = filter.extensionArms {
+                sql += " AND extensionName IN (\(arms.map { _ in "?" }.joined(separator: ",")))"
+                args += StatementArguments(arms)
+            }
+            return try Int.fetchOne(db, sql: sql, arguments: args) ?? 0
+        }
+    }
+
+    public func searchJobs(_ query: JobQuery) async throws -> [FaxJob] {
+        var conditions: [String] = []
+        var args: StatementArguments = []
+        if let states = query.states {
+            guard !states.isEmpty else { return [] }
+            conditions.append("state IN (\(states.map { _ in "?" }.joined(separator: ",")))")
+            args += StatementArguments(states.map(\.rawValue).sorted())
+        }
+        if let beforeID = query.beforeID { conditions.append("id < ?"); args += [beforeID] }
+        if let from = query.from { conditions.append("createdAt >= ?"); args += [from] }
+        if let to = query.to { conditions.append("createdAt < ?"); args += [to] }
+        if let text = query.text?.trimmingCharacters(in: .whitespaces), !text.isEmpty {
+            var alternatives = ["number LIKE ? ESCAPE '\\'", "sender LIKE ? ESCAPE '\\'"]
+            args += [Self.likePattern(text), Self.likePattern(text)]
+            if let digits = Self.searchDigits(text) {
+                alternatives += ["number LIKE ? ESCAPE '\\'", "dialString LIKE ? ESCAPE '\\'"]
+                args += [Self.likePattern(digits), Self.likePattern(digits)]
+            }
+            conditions.append("(" + alternatives.joined(separator: " OR ") + ")")
+        }
+        let filterSQL = conditions.isEmpty ? "1" : conditions.joined(separator: " AND ")
+        let limit = max(0, query.limit)
+        var extensions: [String]?
+        if let wanted = query.extensions {
+            guard !wanted.isEmpty else { return [] }
+            extensions = wanted.sorted()
+        }
+        let filterArgs = args
+        return try await pool.read { db in
+            guard try db.tableExists("job") else { return [] }
+            guard let extensions else {
+                return try JobRow.fetchAll(db, sql: "SELECT * FROM job WHERE \(filterSQL) ORDER BY id DESC LIMIT ?",
+                                           arguments: filterArgs + [limit]).map(\.job)
+            }
+            let union = extensions.map { _ in
+                "SELECT * FROM (SELECT id FROM job WHERE extensionName = ? AND \(filterSQL) ORDER BY id DESC LIMIT ?)"
+            }.joined(separator: " UNION ALL ")
+            var all: StatementArguments = []
+            for name in extensions { all += [name]; all += filterArgs; all += [limit] }
+            all += [limit]
+            return try JobRow.fetchAll(db, sql: "SELECT * FROM job WHERE id IN (\(union)) ORDER BY id DESC LIMIT ?",
+                                       arguments: all).map(\.job)
+        }
+    }
+
+    /// `%text%` with LIKE's own wildcards and the escape character taken literally.
+    static func likePattern(_ text: String) -> String {
+        var out = "%"
+        for c in text {
+            if c == "%" || c == "_" || c == "\\" { out.append("\\") }
+            out.append(c)
+        }
+        return out + "%"
+    }
+
+    /// The digits of a search text that looks like a telephone number (digits with spaces, `+ - . / ( )`), without
+    /// leading zeros: stored numbers carry no trunk or international prefix when the network typed them, so
+    /// "030 1234567" must find "301234567". nil when the text is not number-like.
+    static func searchDigits(_ text: String) -> String? {
+        let allowed = Set("0123456789 +-./()")
+        guard text.allSatisfy({ allowed.contains($0) }) else { return nil }
+        let digits = String(text.filter(\.isASCIIDigit).drop { $0 == "0" })
+        return digits.isEmpty ? nil : digits
+    }
+}
+
+/// The WHERE clause shared by searchCalls and countCalls (everything but the extension restriction, which
+/// searchCalls turns into one index range per extension).
+private struct CallFilter {
+    var sql: String
+    var arguments: StatementArguments
+    /// nil = all extensions (and calls without one); otherwise the sorted names, never empty.
+    var extensionArms: [String]?
+
+    /// nil when the query cannot match anything (an empty set restricts to nothing, never to everything).
+    init?(_ q: CallQuery) {
+        var conditions: [String] = []
+        var args: StatementArguments = []
+        if let extensions = q.extensions {
+            guard !extensions.isEmpty else { return nil }
+            extensionArms = extensions.sorted()
+        }
+        if let direction = q.direction { conditions.append("direction = ?"); args += [direction.rawValue] }
+        if let kinds = q.kinds {
+            guard !kinds.isEmpty else { return nil }
+            conditions.append("kind IN (\(kinds.map { _ in "?" }.joined(separator: ",")))")
+            args += StatementArguments(kinds.map(\.rawValue).sorted())
+        }
+        if let states = q.states {
+            guard !states.isEmpty else { return nil }
+            conditions.append("state IN (\(states.map { _ in "?" }.joined(separator: ",")))")
+            args += StatementArguments(states.map(\.rawValue).sorted())
+        }
+        if let text = q.text?.trimmingCharacters(in: .whitespaces), !text.isEmpty {
+            var alternatives = ["remoteStationID LIKE ? ESCAPE '\\'"]
+            args += [SQLiteStorage.likePattern(text)]
+            if let digits = SQLiteStorage.searchDigits(text) {
+                alternatives.append("callingNumber LIKE ? ESCAPE '\\'")
+                args += [SQLiteStorage.likePattern(digits)]
+            }
+            conditions.append("(" + alternatives.joined(separator: " OR ") + ")")
+        }
+        // Half-open: from ≤ startedAt < to.
+        if let from = q.from { conditions.append("startedAt >= ?"); args += [from] }
+        if let to = q.to { conditions.append("startedAt < ?"); args += [to] }
+        if let minPages = q.minPages { conditions.append("pages >= ?"); args += [minPages] }
+        if let beforeID = q.beforeID { conditions.append("id < ?"); args += [beforeID] }
+        sql = conditions.isEmpty ? "1" : conditions.joined(separator: " AND ")
+        arguments = args
+    }
+}
+
+struct WebUserRow: Codable, FetchableRecord, MutablePersistableRecord {
+    static let databaseTableName = "webUser"
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case id, name, role, extensions, passwordHash, mustChangePassword, totpSecret, totpLastCounter, recoveryCodeHashes
+        case disabled, failedLogins, lockedUntil, language, createdAt, passwordChangedAt, lastLoginAt
+    }
+    var id: Int64?
+    var name: String
+    var role: String
+    var extensions: String
+    var passwordHash: String
+    var mustChangePassword: Bool
+    var totpSecret: Data?
+    var totpLastCounter: Int64?
+    var recoveryCodeHashes: String
+    var disabled: Bool
+    var failedLogins: Int
+    var lockedUntil: Date?
+    var language: String?
+    var createdAt: Date
+    var passwordChangedAt: Date
+    var lastLoginAt: Date?
+
+    init(_ u: WebUser) throws {
+        id = u.id; name = u.name; role = u.role.rawValue
+        extensions = String(decoding: try JSONEncoder().encode(u.extensions), as: UTF8.self)
+        passwordHash = u.passwordHash; mustChangePassword = u.mustChangePassword; totpSecret = u.totpSecret.map { Data($0) }
+        totpLastCounter = u.totpLastCounter
+        recoveryCodeHashes = String(decoding: try JSONEncoder().encode(u.recoveryCodeHashes), as: UTF8.self)
+        disabled = u.disabled; failedLogins = u.failedLogins; lockedUntil = u.lockedUntil; language = u.language
+        createdAt = u.createdAt; passwordChangedAt = u.passwordChangedAt; lastLoginAt = u.lastLoginAt
+    }
+
+    func user() throws -> WebUser {
+        // An unknown role reads as the lesser one: never grant admin by accident.
+        var u = WebUser(id: id, name: name, role: WebUser.Role(rawValue: role) ?? .user,
+                        extensions: try JSONDecoder().decode([String].self, from: Data(extensions.utf8)), passwordHash: passwordHash,
+                        mustChangePassword: mustChangePassword, totpSecret: totpSecret.map { [UInt8]($0) },
+                        totpLastCounter: totpLastCounter,
+                        recoveryCodeHashes: try JSONDecoder().decode([String].self, from: Data(recoveryCodeHashes.utf8)),
+                        disabled: disabled, failedLogins: failedLogins, lockedUntil: lockedUntil, language: language,
+                        createdAt: createdAt, passwordChangedAt: passwordChangedAt)
+        u.lastLoginAt = lastLoginAt
+        return u
+    }
+
+    mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+struct WebSessionRow: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "webSession"
+    var idHash: String
+    var userID: Int64
+    var createdAt: Date
+    var lastSeenAt: Date
+    var secondFactorVerified: Bool
+    var csrfToken: String
+    var clientAddress: String
+
+    init(_ s: WebSession) {
+        idHash = s.idHash; userID = s.userID; createdAt = s.createdAt; lastSeenAt = s.lastSeenAt
+        secondFactorVerified = s.secondFactorVerified; csrfToken = s.csrfToken; clientAddress = s.clientAddress
+    }
+
+    var session: WebSession {
+        WebSession(idHash: idHash, userID: userID, createdAt: createdAt, lastSeenAt: lastSeenAt,
+                   secondFactorVerified: secondFactorVerified, csrfToken: csrfToken, clientAddress: clientAddress)
+    }
+}
