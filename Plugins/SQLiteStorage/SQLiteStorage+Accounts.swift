@@ -268,11 +268,8 @@ extension SQLiteStorage {
         }
         let filterSQL = conditions.isEmpty ? "1" : conditions.joined(separator: " AND ")
         let limit = max(0, query.limit)
-        var extensions: [String]?
-        if let wanted = query.extensions {
-            guard !wanted.isEmpty else { return [] }
-            extensions = wanted.sorted()
-        }
+        if let wanted = query.extensions, wanted.isEmpty { return [] }
+        let extensions = query.extensions?.sorted()
         let filterArgs = args
         return try await pool.read { db in
             guard try db.tableExists("job") else { return [] }
@@ -307,7 +304,7 @@ extension SQLiteStorage {
     static func searchDigits(_ text: String) -> String? {
         let allowed = Set("0123456789 +-./()")
         guard text.allSatisfy({ allowed.contains($0) }) else { return nil }
-        let digits = String(text.filter(\.isASCIIDigit).drop { $0 == "0" })
+        let digits = String(text.filter { ("0"..."9").contains($0) }.drop { $0 == "0" })
         return digits.isEmpty ? nil : digits
     }
 }

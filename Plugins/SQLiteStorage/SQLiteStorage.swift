@@ -85,6 +85,8 @@ public final class SQLiteStorage: Storage {
         registerIntakeReplyMigrations(&m)
         registerJobLimitKeyMigration(&m)
         registerJobDocumentPageMigration(&m)
+        registerAccountMigrations(&m)
+        registerSettingMigrations(&m)
         return m
     }
 

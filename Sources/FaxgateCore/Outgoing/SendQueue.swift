@@ -271,9 +271,39 @@ public actor SendQueue: Service {
         job.state = .canceled
         job.lastCause = "canceled"
         job.lastText = "canceled on request"
-        try await storage.updateJob(job, expecting: previous, event: "canceled")
+        do {
+            try await storage.updateJob(job, expecting: previous, event: actor.map { "canceled by \($0)" } ?? "canceled")
+            GatewayMetrics.jobFinished(.canceled)
+        } catch let conflict as JobStateConflict {
+            guard let actual = conflict.actual else { return .notFound }
+            return actual == .active ? .onTheLine : actual.isFinal ? .finished(actual) : .onTheLine
+        }
         await report(.failed, job: job, sff: [UInt8]((FileManager.default.contents(atPath: job.sffPath)) ?? Data()))
-        return "job #\(jobID) canceled"
+        return .canceled
+    }
+
+    /// What `retryNow` did (the web's queue page shows it in the reader's language).
+    public enum RetryNowResult: Sendable, Equatable {
+        case moved
+        case notFound
+        /// Only a waiting (deferred) job can be moved; this one is in another state now.
+        case notWaiting(FaxJob.State)
+    }
+
+    /// A deferred job's next try moves to now and the queue looks at once. The update expects `deferred`, so a
+    /// job the dialler took meanwhile (or a cancel) is never overwritten; the try still counts against max_tries.
+    public func retryNow(jobID: Int64, by actor: String) async throws -> RetryNowResult {
+        guard var job = try await storage.job(id: jobID) else { return .notFound }
+        guard job.state == .deferred else { return .notWaiting(job.state) }
+        job.nextAttemptAt = Date()
+        do {
+            try await storage.updateJob(job, expecting: .deferred, event: "retry now (\(actor))")
+        } catch let conflict as JobStateConflict {
+            return conflict.actual.map { .notWaiting($0) } ?? .notFound
+        }
+        logger.info("next try moved to now on request", metadata: ["job": "\(jobID)"])
+        wake()
+        return .moved
     }
 
     /// Queues a finished job again as a new job with the same document — through the same checks as a new

@@ -179,67 +179,17 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
                 logger.error("reception kept but not mailed: its extension is no longer configured", metadata: ["call": "\(id)"])
                 return
             }
-            let bytes = record.spoolPath.flatMap { FileManager.default.contents(atPath: $0) }.map { [UInt8]($0) } ?? []
-            var problems: [String] = []
-            var pages: [FaxPage] = []
-            if bytes.isEmpty {
-                problems.append(ext.language == .de ? "Es kamen keine Dokumentdaten an." : "No document data arrived.")
-            } else {
-                do {
-                    let document = try SFFReader.read(bytes)
-                    pages = document.pages
-                    // Many writers omit the end marker; the pages are complete, so it is no problem to report.
-                    problems += document.problems.filter { $0 != .missingEndMarker }.map { $0.text(ext.language.rawValue) }
-                } catch {
-                    problems.append((ext.language == .de ? "Das empfangene Dokument ist nicht lesbar: " : "The received document is unreadable: ")
-                                    + ((error as? SFFError)?.text(ext.language.rawValue) ?? (ext.language == .de ? "unbekannter Fehler" : "\(error)")))
-                }
-            }
-            let transportOK = record.reasonB3 == 0 && [0, 0x3400, 0x3490].contains(record.reason ?? 0) && record.endCause?.isInterruption != true
-            let outcome: CallRecord.Outcome = pages.isEmpty ? .failed : (transportOK && problems.isEmpty ? .complete : .partial)
-            record.outcome = outcome
-            record.pages = pages.count
-            if record.fine == nil, let first = pages.first { record.fine = first.resolution == .fine }
-            record.detail = problems.isEmpty ? nil : problems.joined(separator: "; ")
-
-            var facts = ReceptionMail.Facts(
-                callID: id, callingNumber: record.callingNumber, callingNumberRestricted: record.callingPresentation == .restricted,
-                calledNumber: record.calledNumber, extensionName: ext.name, remoteStationID: record.remoteStationID,
-                pages: pages.count, fine: record.fine, bitRate: record.bitRate, ecm: record.ecm, startedAt: record.startedAt,
-                duration: record.durationSeconds, outcome: outcome,
-                reasonText: transportOK ? (problems.isEmpty ? nil : problems.first) : record.reasonText, problems: problems)
-            facts.caller = record.caller
-            facts.called = record.called
-            facts.endCause = transportOK ? nil : record.endCause
-            let composer = ReceptionMail(language: ext.language, numbers: settings.numbers)
-            let stem = composer.attachmentStem(facts)
-            var attachments: [MailAttachment] = []
+            let mail = try composeMail(record, ext: ext)
+            let (pages, outcome, attachments) = (mail.pages, mail.outcome, mail.attachments)
+            record = mail.record
             if !pages.isEmpty {
-                for format in ext.formats {
-                    switch format {
-                    case .pdf:
-                        let pdf = PDFWriter.write(pages, title: composer.subject(facts),
-                                                  pageSize: ext.pdfPageSize == .a4 ? .a4 : .exact)
-                        attachments.append(MailAttachment(filename: "\(stem).pdf", contentType: "application/pdf", data: pdf))
-                    case .tiff:
-                        let tmp = "\(settings.spoolDirectory)/incoming/.\(id).tiff"
-                        try TIFFWriter.write(pages, to: tmp, compression: .g4)
-                        let tiff = try [UInt8](Data(contentsOf: URL(fileURLWithPath: tmp)))
-                        do { try FileManager.default.removeItem(atPath: tmp) } catch {
-                            // Not fatal: retention finds ".<id>.tiff" with the call (SpoolFiles.derivedFiles).
-                            logger.error("cannot remove the conversion temporary \(tmp): \(error)", metadata: ["call": "\(id)"])
-                        }
-                        // RFC 3949 profile hint so fax-aware clients know what they got.
-                        attachments.append(MailAttachment(filename: "\(stem).tif", contentType: "image/tiff; application=faxbw", data: tiff))
-                    }
-                }
                 for a in attachments {
                     try await storage.putDocument(StoredDocument(callID: id, kind: a.filename.hasSuffix(".pdf") ? "pdf" : "tiff",
                                                                  filename: a.filename, bytes: a.data))
                 }
             }
-            let messageID = try await queueMail(to: ext, callID: id, startedAt: record.startedAt, context: "fax-message", subject: composer.subject(facts),
-                                                body: composer.body(facts), attachments: attachments)
+            let messageID = try await queueMail(to: ext, callID: id, startedAt: record.startedAt, context: "fax-message", subject: mail.subject,
+                                                body: mail.body, attachments: attachments)
             record.mailMessageID = messageID
             try await recordMailQueued(record, event: "mail queued (\(outcome.rawValue), \(pages.count) pages)")
             logger.info("reception converted and queued for mail", metadata: [
@@ -248,6 +198,79 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
         } catch {
             logger.error("processing failed, will retry on next start: \(error)", metadata: ["call": "\(id)"])
         }
+    }
+
+    /// A reception's mail as `process` makes it: pages read from the spool, outcome, text in the extension's
+    /// language and attachments in its formats. Also used to mail a call again (`resendMail`).
+    struct ComposedMail {
+        var record: CallRecord
+        var pages: [FaxPage]
+        var outcome: CallRecord.Outcome
+        var subject: String
+        var body: String
+        var attachments: [MailAttachment]
+    }
+
+    func composeMail(_ record: CallRecord, ext: Extension) throws -> ComposedMail {
+        var record = record
+        let id = record.id!
+        let bytes = record.spoolPath.flatMap { FileManager.default.contents(atPath: $0) }.map { [UInt8]($0) } ?? []
+        var problems: [String] = []
+        var pages: [FaxPage] = []
+        if bytes.isEmpty {
+            problems.append(ext.language == .de ? "Es kamen keine Dokumentdaten an." : "No document data arrived.")
+        } else {
+            do {
+                let document = try SFFReader.read(bytes)
+                pages = document.pages
+                // Many writers omit the end marker; the pages are complete, so it is no problem to report.
+                problems += document.problems.filter { $0 != .missingEndMarker }.map { $0.text(ext.language.rawValue) }
+            } catch {
+                problems.append((ext.language == .de ? "Das empfangene Dokument ist nicht lesbar: " : "The received document is unreadable: ")
+                                + ((error as? SFFError)?.text(ext.language.rawValue) ?? (ext.language == .de ? "unbekannter Fehler" : "\(error)")))
+            }
+        }
+        let transportOK = record.reasonB3 == 0 && [0, 0x3400, 0x3490].contains(record.reason ?? 0) && record.endCause?.isInterruption != true
+        let outcome: CallRecord.Outcome = pages.isEmpty ? .failed : (transportOK && problems.isEmpty ? .complete : .partial)
+        record.outcome = outcome
+        record.pages = pages.count
+        if record.fine == nil, let first = pages.first { record.fine = first.resolution == .fine }
+        record.detail = problems.isEmpty ? nil : problems.joined(separator: "; ")
+
+        var facts = ReceptionMail.Facts(
+            callID: id, callingNumber: record.callingNumber, callingNumberRestricted: record.callingPresentation == .restricted,
+            calledNumber: record.calledNumber, extensionName: ext.name, remoteStationID: record.remoteStationID,
+            pages: pages.count, fine: record.fine, bitRate: record.bitRate, ecm: record.ecm, startedAt: record.startedAt,
+            duration: record.durationSeconds, outcome: outcome,
+            reasonText: transportOK ? (problems.isEmpty ? nil : problems.first) : record.reasonText, problems: problems)
+        facts.caller = record.caller
+        facts.called = record.called
+        facts.endCause = transportOK ? nil : record.endCause
+        let composer = ReceptionMail(language: ext.language, numbers: settings.numbers)
+        let stem = composer.attachmentStem(facts)
+        var attachments: [MailAttachment] = []
+        if !pages.isEmpty {
+            for format in ext.formats {
+                switch format {
+                case .pdf:
+                    let pdf = PDFWriter.write(pages, title: composer.subject(facts),
+                                              pageSize: ext.pdfPageSize == .a4 ? .a4 : .exact)
+                    attachments.append(MailAttachment(filename: "\(stem).pdf", contentType: "application/pdf", data: pdf))
+                case .tiff:
+                    let tmp = "\(settings.spoolDirectory)/incoming/.\(id).tiff"
+                    try TIFFWriter.write(pages, to: tmp, compression: .g4)
+                    let tiff = try [UInt8](Data(contentsOf: URL(fileURLWithPath: tmp)))
+                    do { try FileManager.default.removeItem(atPath: tmp) } catch {
+                        // Not fatal: retention finds ".<id>.tiff" with the call (SpoolFiles.derivedFiles).
+                        logger.error("cannot remove the conversion temporary \(tmp): \(error)", metadata: ["call": "\(id)"])
+                    }
+                    // RFC 3949 profile hint so fax-aware clients know what they got.
+                    attachments.append(MailAttachment(filename: "\(stem).tif", contentType: "image/tiff; application=faxbw", data: tiff))
+                }
+            }
+        }
+        return ComposedMail(record: record, pages: pages, outcome: outcome, subject: composer.subject(facts), body: composer.body(facts),
+                            attachments: attachments)
     }
 
     /// Journal row, spool file and log line for a call we answer; the one way a reception starts.
@@ -272,13 +295,14 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
 
     /// Puts the mail for one call into the durable outbox, to the extension's recipients; returns its Message-ID.
     /// - Parameter context: RFC 3458 Message-Context ("fax-message", "voice-message").
+    /// - Parameter outboxID: only for a mail sent again on request (`resendMail`); otherwise derived from the call.
     func queueMail(to ext: Extension, callID: Int64, startedAt: Date? = nil, context: String, subject: String, body: String,
-                   attachments: [MailAttachment]) async throws -> String {
+                   attachments: [MailAttachment], outboxID fixedOutboxID: String? = nil) async throws -> String {
         // Both ids derive from the call: converting again after a crash (row still 'received') queues the same
         // outbox id, which the outbox takes as already queued or sent — one mail per call, never two.
         // The call's start time is part of both, so a database recreated from empty (ids from 1 again) never
         // meets the sent marker of an earlier call with the same id.
-        let outboxID = Self.outboxID(callID: callID, startedAt: startedAt)
+        let outboxID = fixedOutboxID ?? Self.outboxID(callID: callID, startedAt: startedAt)
         queueing.insert(callID)  // until recordMailQueued (or the caller's failure path) ends it
         let messageID = "<faxgate.\(outboxID)@\(settings.hostname)>"
         let message = MailMessage(
