@@ -55,7 +55,7 @@ def body(b):
                 status, ctype, data = b.fetch(pdfs[0])
                 fax.update({"pdf_status": status, "pdf_type": ctype, "pdf_bytes": len(data)})
                 if data.startswith(b"%PDF"):
-                    path = b.shots + "/received.pdf"
+                    path = b.downloads + "/received.pdf"
                     open(path, "wb").write(data)
                     fax["pdf_path"] = path
             # Mark read, when the page offers it.

@@ -1,106 +1,101 @@
-"""Flow: log in through /login. An account with a one-time password (from `faxgate user add`) is taken through
-what the pages ask on first login (new password, TOTP enrolment with the secret shown next to the QR code,
-recovery codes); then it logs out and in again with password + TOTP code, as an admin does every day.
-Prints {"user", "password", "totp_secret", "enrolled", "relogin_with_totp", "landing"}; the session is saved
-to --state for the next flows."""
+"""Flow: log in through /login (Sources/FaxgateWeb/Templates/login*.mustache, account-*.mustache).
+An account with a one-time password from `faxgate user add` is taken through what the first login asks:
+a new password (/account/password), for an admin the TOTP enrolment (/account/totp: the secret is printed
+next to the QR code) and the recovery codes shown once. With --relogin it then logs out and in again with
+password + TOTP code, as an admin does every day. The session is saved to --state for the next flows.
+Prints {"user", "password", "totp_secret", "steps", "relogin_with_totp", "landing", ...}."""
 import re
 import time
 
 import fgbrowser as fg
 
 
+def login_form(b, user, password):
+    if b.path() != "/login":
+        b.go("/login")
+    f = b.by_css("#login-form")
+    b.fill("name", user, f)
+    b.fill("password", password, f)
+    b.submit(f)
+
+
 def body(b):
     a = b.args
-    out = {"user": a.user}
+    out = {"user": a.user, "steps": []}
     password = a.password
     b.go("/login")
     if b.path() != "/login":
-        raise fg.StepFailed(f"/login redirected to {b.path()}")
+        raise fg.StepFailed(f"/login answered {b.path()}")
     b.shoot("login")
-    login_form = b.form_with("password")
-    b.fill("username", a.user, login_form)
-    b.fill("password", password, login_form)
-    b.submit(login_form)
+    login_form(b, a.user, password)
 
     secret = a.totp_secret
-    # First login: whatever the pages ask for, in the order they ask it (each step is one form).
+    # First login: each page the server sends us to, in its order, until we land.
     for _ in range(6):
         p = b.path()
-        if b.has_field("new_password"):
-            b.shoot("password-change", both=False)
+        out["steps"].append(p)
+        if p == "/login":
+            err = b.by_css("#login-error", required=False)
+            raise fg.StepFailed("login refused: " + (err.text if err else b.text()[:300]))
+        if p == "/account/password" and b.all_css("#password-form"):
+            b.shoot("password-forced")
             password = a.new_password
-            f = b.form_with("new_password")
-            if b.has_field("current_password"):
-                b.fill("current_password", a.password, f)
-            b.fill("new_password", password, f)
-            for confirm in ("new_password_confirm", "confirm_password", "new_password2"):
-                if b.has_field(confirm):
-                    b.fill(confirm, password, f)
+            f = b.by_css("#password-form")
+            if b.all_css("#current"):
+                b.fill("current", a.password, f)
+            b.fill("new", password, f)
+            b.fill("repeat", password, f)
             b.submit(f)
             out["password_changed"] = True
             continue
-        if b.has_field("code") and ("enrol" in p or "enroll" in p or "setup" in p or b.all_css("#totp-secret, img[src*='qr'], img.qr, svg")):
-            # Enrolment: the secret is printed next to the QR code for people who cannot scan.
-            shown = b.by_css("#totp-secret, [data-totp-secret], code.secret", required=False)
-            text = shown.text if shown is not None else b.text()
-            m = re.search(r"\b([A-Z2-7]{16,})\b", text.replace(" ", ""))
-            if not m:
-                raise fg.StepFailed("TOTP enrolment page shows no base32 secret")
-            secret = m.group(1)
-            out["qr_image"] = bool(b.all_css("img[src*='qr'], img.qr, #totp-qr, svg"))
-            b.shoot("totp-enrol", both=False)
-            f = b.form_with("code")
+        if p == "/account/totp" and b.all_css("#enrol-form"):
+            # Every GET makes a new secret: shoot first, then read the secret of the page we submit.
+            b.shoot("totp-enrol")
+            qr = b.by_css("#totp-qr")
+            out["qr_loaded"] = b.driver.execute_script("return arguments[0].complete && arguments[0].naturalWidth > 0", qr)
+            secret = re.sub(r"\s", "", b.by_css("#totp-secret").text)
+            if not re.fullmatch(r"[A-Z2-7]{16,}=*", secret):
+                raise fg.StepFailed(f"TOTP secret on the page is not base32: {secret!r}")
+            f = b.by_css("#enrol-form")
             b.fill("code", fg.totp_code(secret), f)
             b.submit(f)
-            out["enrolled"] = True
+            codes = b.all_css("#recovery-codes li")
+            if not codes:
+                raise fg.StepFailed("no recovery codes after enrolment: " + b.text()[:300])
+            out["recovery_codes"] = len(codes)
+            out["steps"].append("recovery-codes")
+            b.shoot("recovery-codes", both=False)  # the answer to the POST: shown once
+            b.by_css("#recovery-continue").click()
+            b.wait_for("the page after the recovery codes", lambda: "recovery" not in b.text().lower() or b.path() != p)
             continue
-        if b.has_field("code"):
-            # Second factor at login.
+        if p == "/login/totp":
             if not secret:
                 raise fg.StepFailed("the page asks for a TOTP code but no secret is known")
             b.shoot("login-totp")
-            f = b.form_with("code")
+            f = b.by_css("#totp-form")
             b.fill("code", fg.totp_code(secret), f)
             b.submit(f)
-            out["totp_at_login"] = True
-            continue
-        if "recovery" in p or b.all_css("#recovery-codes, .recovery-codes"):
-            codes = b.all_css("#recovery-codes li, .recovery-codes li, #recovery-codes code")
-            out["recovery_codes"] = len(codes)
-            b.shoot("recovery-codes", both=False)
-            links = [l for l in b.all_css("a[href]") if fg.urllib.parse.urlparse(l.get_attribute("href")).path in ("/", "/inbox", "/admin", "/account")]
-            forms = [f for f in b.all_css("main form") if "logout" not in (f.get_attribute("action") or "")]
-            if forms:
-                b.submit(forms[0])
-            elif links:
-                b.go(links[0].get_attribute("href"))
-            else:
-                b.go("/")
             continue
         break
     out["landing"] = b.path()
-    if b.path() == "/login":
-        raise fg.StepFailed("still on /login after the login steps: " + b.text()[:300])
     b.shoot("landing")
 
-    if a.relogin and secret:
-        # The daily login: password, then a code. The enrolment used this time step's code, and a code is
-        # accepted once; the next step's code is inside the ±1 window, so no waiting.
-        logout = b.form_with(action="/logout")
-        b.submit(logout)
-        if b.path() != "/login":
-            b.go("/login")
-        f = b.form_with("password")
-        b.fill("username", a.user, f)
-        b.fill("password", password, f)
-        b.submit(f)
-        if not b.has_field("code"):
+    if a.relogin:
+        if not secret:
+            raise fg.StepFailed("--relogin without a TOTP secret")
+        # The daily login: password, then a code. The enrolment used this time step's code, and each code
+        # counts once; the next step's code is inside the ±1 step window, so there is no waiting.
+        b.submit(b.by_css("#nav-logout"))
+        out["after_logout"] = b.path()
+        b.go(out["landing"])
+        out["after_logout_protected"] = b.path()  # a protected page now sends us to /login
+        login_form(b, a.user, password)
+        if b.path() != "/login/totp":
             raise fg.StepFailed(f"admin login asked for no TOTP code (on {b.path()})")
-        b.shoot("login-totp")
-        f = b.form_with("code")
+        f = b.by_css("#totp-form")
         b.fill("code", fg.totp_code(secret, time.time() + 30), f)
         b.submit(f)
-        if b.path() == "/login" or b.has_field("code"):
+        if b.path() in ("/login", "/login/totp"):
             raise fg.StepFailed("login with password + TOTP failed: " + b.text()[:300])
         out["relogin_with_totp"] = True
         out["landing"] = b.path()

@@ -17,10 +17,12 @@ def body(b):
                 or re.search(r"\.(pdf|wav|mp3|png|zip|7z|json|txt|csv)$", p)):
             continue
         seen.append(p)
-        status, _, _ = b.fetch(href)
+        status, ctype, _ = b.fetch(href)
         if status >= 400:
             failed.append({"path": p, "status": status})
             continue
+        if not ctype.startswith("text/html"):
+            continue  # a download the page links to, not a page
         b.go(href)
         b.shoot(p.strip("/").replace("/", "_") or "home")
     return {"visited": seen, "failed": failed}
