@@ -94,6 +94,7 @@ public enum ConfigValidator {
             }
         }
         problems += validateOutgoing(c)
+        problems += validateWeb(c)
         if let name = c.catchAll, !c.extensions.contains(where: { $0.name == name }) {
             problem([.key("catch_all")], "no extension is named '\(name)'")
         }

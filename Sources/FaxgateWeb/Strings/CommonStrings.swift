@@ -1,4 +1,32 @@
-/// Page texts of the Common area, German and English.
+/// Page texts shared by all areas (navigation, buttons, errors), German and English.
 enum CommonStrings {
-    static let all: [String: (de: String, en: String)] = [:]
+    static let all: [String: (de: String, en: String)] = [
+        "common.nav.label": ("Hauptnavigation", "Main navigation"),
+        "common.nav.inbox": ("Empfangen", "Inbox"),
+        "common.nav.sent": ("Gesendet", "Sent"),
+        "common.nav.send": ("Fax senden", "Send a fax"),
+        "common.nav.dashboard": ("Übersicht", "Dashboard"),
+        "common.nav.journal": ("Journal", "Journal"),
+        "common.nav.queue": ("Warteschlange", "Queue"),
+        "common.nav.extensions": ("Nebenstellen", "Extensions"),
+        "common.nav.senders": ("Absender", "Senders"),
+        "common.nav.policy": ("Wählregeln", "Dial policy"),
+        "common.nav.retention": ("Aufbewahrung", "Retention"),
+        "common.nav.users": ("Benutzer", "Users"),
+        "common.nav.privacy": ("Datenschutz", "Privacy"),
+        "common.nav.audit": ("Protokoll", "Audit"),
+        "common.nav.logs": ("Logs", "Logs"),
+        "common.nav.account": ("Mein Konto", "My account"),
+        "common.nav.logout": ("Abmelden", "Log out"),
+        "common.nav.other_language": ("English", "Deutsch"),
+        "common.save": ("Speichern", "Save"),
+        "common.cancel": ("Abbrechen", "Cancel"),
+        "common.back": ("Zurück", "Back"),
+        "common.yes": ("ja", "yes"),
+        "common.no": ("nein", "no"),
+        "common.none": ("keine", "none"),
+        "common.error.forbidden": ("Dafür fehlt Ihnen die Berechtigung.", "You are not allowed to do that."),
+        "common.error.not_found": ("Nicht gefunden.", "Not found."),
+        "common.error.csrf": ("Das Formular ist abgelaufen. Bitte laden Sie die Seite neu.", "The form has expired. Please reload the page."),
+    ]
 }
