@@ -1,6 +1,6 @@
-"""Flow: an admin changes an extension's mail address on /admin/extensions. The field is found by the address
-it holds now (--old), so the test does not depend on how the page names it; the change is saved and must show
-on the page afterwards. Prints {"field", "saved", "page_text"}."""
+"""Flow: an admin changes an extension's mail address (/admin/extensions → the extension's page, field
+#email of #extension-form, settings-extension.mustache). The save must be accepted (no #settings-errors)
+and the list must show the new address in the extension's row. Prints {"saved", "row", "page_after"}."""
 import fgbrowser as fg
 
 
@@ -11,29 +11,32 @@ def body(b):
     if b.path() != "/admin/extensions":
         raise fg.StepFailed(f"/admin/extensions answered {b.path()}")
     b.shoot("extensions")
-    # The extension's own page, when the list links to one.
-    links = [h for h in b.links(r"/admin/extensions/[^/]+") if a.extension.lower() in h.lower()]
-    if links:
-        b.go(links[0])
-        b.shoot("extension")
-    field = None
-    for el in b.all_css("input[type='text'], input[type='email'], input:not([type]), textarea"):
-        if a.old in (el.get_attribute("value") or "") and el.get_attribute("name"):
-            field = el
-            break
-    if field is None:
-        raise fg.StepFailed(f"no field holds {a.old} on {b.path()}")
-    name = field.get_attribute("name")
-    value = field.get_attribute("value").replace(a.old, a.new)
-    field.clear()
-    field.send_keys(value)
-    b.submit(field)
-    b.shoot("extension-saved", both=False)
-    text = b.text()
-    if a.new not in text and not any(a.new in (e.get_attribute("value") or "") for e in b.all_css("input, textarea")):
-        b.go(links[0] if links else "/admin/extensions")
-    shown = any(a.new in (e.get_attribute("value") or "") for e in b.all_css("input, textarea")) or a.new in b.text()
-    return {"field": name, "saved": shown, "page_text": b.text()[:800]}
+    link = next((l for l in b.all_css("#extensions tbody tr td:first-child a") if l.text.strip() == a.extension), None)
+    if link is None:
+        raise fg.StepFailed(f"no extension {a.extension} in the list")
+    b.go(link.get_attribute("href"))
+    b.shoot("extension")
+    email = b.by_css("#email")
+    before = email.get_attribute("value")
+    if a.old not in before:
+        raise fg.StepFailed(f"#email holds {before!r}, not {a.old}")
+    email.clear()
+    email.send_keys(before.replace(a.old, a.new))
+    b.submit(b.by_css("#extension-form"))
+    errors = b.all_css("#settings-errors")
+    if errors:
+        b.shoot("extension-refused", both=False)
+        raise fg.StepFailed("the change was refused: " + errors[0].text)
+    out = {"page_after": b.path()}
+    notice = b.all_css("#settings-notice")
+    out["notice"] = notice[0].text if notice else None
+    b.shoot("extension-saved")
+    b.go("/admin/extensions")
+    row = next((r for r in b.all_css("#extensions tbody tr") if r.find_elements(fg.By.CSS_SELECTOR, "td")[0].text.strip() == a.extension), None)
+    out["row"] = row.text if row is not None else None
+    out["saved"] = row is not None and a.new in row.text and a.old not in row.text
+    b.shoot("extensions-after")
+    return out
 
 
 fg.run("extension", body, {
