@@ -48,13 +48,27 @@ final class GatewayHarness: @unchecked Sendable {
         var adminAddress: String? = nil
         /// `outgoing.replies` (a YAML flow mapping), e.g. "{max_per_recipient_per_hour: 2}".
         var replies: String? = nil
+        /// `web:` section (keys and values, one per line, unindented), e.g. "listen: 127.0.0.1:18025".
+        var web: String? = nil
     }
     let options: Options
     /// Extra environment for the next `startGateway()` (e.g. the test-only FAXGATE_TEST_CRASH_AFTER).
     var environment: [String: String] = [:]
+    /// The port of the gateway's web pages (`web.listen: 127.0.0.1:<webPort>`, free when the harness was made),
+    /// unless `options.web` names its own `listen`.
+    let webPort: Int
+    var webURL: String { "http://127.0.0.1:\(webPort)" }
+
+    /// `web:` with a free loopback port, plus `options.web`'s lines.
+    var webSection: String {
+        var lines = options.web.map { $0.split(separator: "\n").map(String.init) } ?? []
+        if !lines.contains(where: { $0.hasPrefix("listen:") }) { lines.insert("listen: 127.0.0.1:\(webPort)", at: 0) }
+        return "web:\n" + lines.map { "  " + $0 }.joined(separator: "\n")
+    }
 
     init(_ options: Options = Options()) throws {
         self.options = options
+        webPort = try FreePort.loopbackTCP()
         dir = try TemporaryDirectory("faxgate-e2e")
         mail = try MailServers.start()
         simulator = CapiSimulator()
@@ -89,6 +103,7 @@ final class GatewayHarness: @unchecked Sendable {
           from: "Faxgate Test <\(mail.user)>"
         \(options.adminAddress.map { "  admin_address: \($0)" } ?? "")
         \(options.catchAll.map { "catch_all: \($0)" } ?? "")
+        \(webSection)
         \(options.reception.map { "reception:\n" + $0.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") } ?? "")
         extensions:
           - name: Empfang
