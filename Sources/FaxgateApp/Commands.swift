@@ -56,19 +56,24 @@ struct Serve: AsyncParsableCommand {
         for warning in ConfigLoader.warnings(config, file: options.path) {
             logger.warning("configuration: \(warning)")
         }
-        try await Gateway(config: config, logger: logger).run()
+        // Office settings: the stored document or the file, by the three-way rule (README "Settings: file and web").
+        let effective = try await OfficeSettingsCLI.effectiveForServe(config, path: options.path, logger: logger)
+        try await Gateway(config: effective, logger: logger, configPath: options.path).run()
     }
 }
 
 struct ConfigCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "config", abstract: "Work with the configuration.",
-                                                    subcommands: [Check.self])
+                                                    subcommands: [Check.self, Export.self, Import.self])
     struct Check: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Check the configuration; print each problem with its line.")
         @OptionGroup var options: ConfigOption
         func run() async throws {
-            let config = try options.loadOrExit()
-            var problems: [String] = []
+            let fileConfig = try options.loadOrExit()
+            // The office settings in force (stored, or the file's) are checked by the same rules; a conflict errs.
+            let office = await OfficeSettingsCLI.check(fileConfig, path: options.path)
+            let config = office.config
+            var problems: [String] = office.problems
             if !PluginRegistry.storageDrivers.contains(config.storage.driver) {
                 problems.append("storage.driver: unknown storage plugin '\(config.storage.driver)'")
             }
@@ -76,7 +81,8 @@ struct ConfigCommand: AsyncParsableCommand {
             if let ca = config.smtp.caFile, !FileManager.default.isReadableFile(atPath: ca) {
                 problems.append("smtp.ca_file: cannot read \(ca)")
             }
-            problems += ConfigValidator.secretFileProblems(configPath: options.path, config: config)
+            // Inline secrets are judged where they are: in the file (stored office settings are not in it).
+            problems += ConfigValidator.secretFileProblems(configPath: options.path, config: fileConfig)
             let sandbox = RenderSandboxCheck.problems(config)
             problems += sandbox.errors
             for warning in sandbox.warnings { FileHandle.standardError.write(Data("\(options.path): warning: \(warning)\n".utf8)) }
@@ -87,6 +93,7 @@ struct ConfigCommand: AsyncParsableCommand {
                 FileHandle.standardError.write(Data(problems.map { "\(options.path): \($0)\n" }.joined().utf8))
                 throw ExitCode(78)
             }
+            if !office.note.isEmpty { print(office.note) }
             print("\(options.path): OK — \(config.extensions.count) extension(s), transport capi/\(config.capi.driver), storage \(config.storage.driver), SMTP \(config.smtp.host):\(config.smtp.port) (\(config.smtp.security))")
         }
     }

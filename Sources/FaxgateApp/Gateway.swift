@@ -10,6 +10,8 @@ import ServiceLifecycle
 struct Gateway {
     let config: Configuration
     let logger: Logger
+    /// The configuration file, for the office settings the web edits (nil: office settings are not editable).
+    var configPath: String? = nil
 
     func run() async throws {
         signal(SIGPIPE, SIG_IGN)  // curl and libcapi20 write to sockets a peer may have closed
@@ -20,6 +22,9 @@ struct Gateway {
         try FileManager.default.createDirectory(atPath: config.spoolDirectory, withIntermediateDirectories: true)
         let storage = try PluginRegistry.storage(config)
         try await storage.migrate()
+        // File infrastructure + office settings, read per call/mail by the components below: web edits apply
+        // without a restart (README "Settings: file and web").
+        let live = LiveConfiguration(config)
 
         let smtp = try Self.smtpSettings(config)
         let smtpSender = SMTPMailSender(settings: smtp)
@@ -38,7 +43,7 @@ struct Gateway {
         receptionSettings.receptionLimits = config.reception.limits
         let pipeline = try ReceptionPipeline(
             settings: receptionSettings,
-            directory: ExtensionDirectory(config), storage: storage, outbox: outbox, logger: logger.with(label: "reception"))
+            directory: ExtensionDirectory(config), storage: storage, outbox: outbox, logger: logger.with(label: "reception"), live: live)
         let resultLogger = logger.with(label: "outbox")
         await outbox.setResultHandler { envelope, delivered, detail in
             if let call = envelope.callID { await pipeline.mailResult(callID: call, delivered: delivered, detail: detail) }
@@ -66,10 +71,10 @@ struct Gateway {
                 }),
                 stationIDs: Dictionary(uniqueKeysWithValues: config.extensions.map { ($0.name, (id: $0.stationID ?? "", headline: $0.headline ?? "")) }),
                 rules: DialRules(config)),
-            storage: storage, transport: transport, outbox: outbox, logger: logger.with(label: "queue"))
+            storage: storage, transport: transport, outbox: outbox, logger: logger.with(label: "queue"), live: live)
         let processor = try SubmissionProcessor(
             settings: .init(spoolDirectory: config.spoolDirectory, from: sender, hostname: hostname), config: config,
-            storage: storage, outbox: outbox, logger: logger.with(label: "submission"), jobsAdded: { queue.wake() })
+            storage: storage, outbox: outbox, logger: logger.with(label: "submission"), live: live, jobsAdded: { queue.wake() })
         let drop = try DropDirectoryIntake(directory: config.spoolDirectory + "/drop", storage: storage, processor: processor,
                                            queue: queue, logger: logger.with(label: "drop"))
         let intakes = try PluginRegistry.mailIntakes(config, storage: storage, processor: processor, logger: logger.with(label: "intake"))

@@ -25,9 +25,24 @@ public actor SendQueue: Service {
             self.from = from; self.hostname = hostname; self.retry = retry; self.notifyEachRetry = notifyEachRetry
             self.callingNumbers = callingNumbers; self.stationIDs = stationIDs; self.rules = rules
         }
+
+        /// These settings with the office part (calling numbers, station ids, dial rules) taken from `config`.
+        public func withOfficeSettings(of config: Configuration) -> Settings {
+            var out = self
+            out.callingNumbers = Dictionary(config.extensions.map {
+                ($0.name, (number: $0.senders.callingNumber ?? $0.numbers.first.flatMap { NumberPattern($0)?.low }, hide: $0.senders.hideCallingNumber))
+            }, uniquingKeysWith: { a, _ in a })
+            out.stationIDs = Dictionary(config.extensions.map { ($0.name, (id: $0.stationID ?? "", headline: $0.headline ?? "")) },
+                                        uniquingKeysWith: { a, _ in a })
+            out.rules = DialRules(config)
+            return out
+        }
     }
 
-    private let settings: Settings
+    private let fixedSettings: Settings
+    /// Station ids, calling numbers and the dial rules edited on the web apply to the next dial without a restart.
+    private let live: LiveConfiguration?
+    private var settings: Settings { live.map { fixedSettings.withOfficeSettings(of: $0.current) } ?? fixedSettings }
     private let storage: any Storage
     private let transport: any FaxSendingTransport
     private let outbox: Outbox
@@ -36,8 +51,9 @@ public actor SendQueue: Service {
     private var activeNumbers: Set<String> = []
     private var activeCount = 0
 
-    public init(settings: Settings, storage: any Storage, transport: any FaxSendingTransport, outbox: Outbox, logger: Logger) {
-        self.settings = settings; self.storage = storage; self.transport = transport; self.outbox = outbox; self.logger = logger
+    public init(settings: Settings, storage: any Storage, transport: any FaxSendingTransport, outbox: Outbox, logger: Logger,
+                live: LiveConfiguration? = nil) {
+        self.fixedSettings = settings; self.live = live; self.storage = storage; self.transport = transport; self.outbox = outbox; self.logger = logger
     }
 
     /// New work or a cancel: look at the queue now.

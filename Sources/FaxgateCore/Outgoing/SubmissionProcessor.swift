@@ -40,23 +40,25 @@ public actor SubmissionProcessor {
     }
 
     private let settings: Settings
-    private let config: Configuration
+    /// The configuration given at construction; with `live`, the live one (file + office settings) instead.
+    private let fixedConfig: Configuration
+    /// Sender allow lists, secrets and the dial policy edited on the web apply to the next mail without a restart.
+    private let live: LiveConfiguration?
+    private var config: Configuration { live?.current ?? fixedConfig }
     private let storage: any Storage
     private let outbox: Outbox
     private let logger: Logger
     private let addressing: FaxAddressing
-    private let senders: SenderPolicy
-    private let dialPolicy: DialPolicy
+    private var senders: SenderPolicy { SenderPolicy(extensions: config.extensions, trustedMTA: config.outgoing.trustedMTA) }
+    private var dialPolicy: DialPolicy { DialPolicy(config: config.outgoing.policy, plan: addressing.plan) }
     private let jobsAdded: @Sendable () -> Void
 
     public init(settings: Settings, config: Configuration, storage: any Storage, outbox: Outbox, logger: Logger,
-                jobsAdded: @escaping @Sendable () -> Void) throws {
-        self.settings = settings; self.config = config; self.storage = storage; self.outbox = outbox; self.logger = logger
+                live: LiveConfiguration? = nil, jobsAdded: @escaping @Sendable () -> Void) throws {
+        self.settings = settings; self.fixedConfig = config; self.live = live; self.storage = storage; self.outbox = outbox; self.logger = logger
         self.jobsAdded = jobsAdded
         let plan = NumberPlan(config.outgoing.line)
         addressing = FaxAddressing(faxDomains: config.outgoing.faxDomains, subjectAddresses: config.outgoing.subjectAddresses, plan: plan)
-        senders = SenderPolicy(extensions: config.extensions, trustedMTA: config.outgoing.trustedMTA)
-        dialPolicy = DialPolicy(config: config.outgoing.policy, plan: plan)
         for dir in ["outgoing", "rejected"] {
             try DurableFile.makeDirectory("\(settings.spoolDirectory)/\(dir)")  // 0700 whatever the umask
         }

@@ -32,7 +32,12 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
     }
 
     let settings: Settings
-    let directory: ExtensionDirectory
+    /// The directory given at construction; with `live`, the live configuration's extensions are used instead.
+    let fixedDirectory: ExtensionDirectory
+    /// Office settings edited on the web apply to the next call without a restart (routing, addresses,
+    /// formats, language, greeting): the directory is built from the live configuration per use.
+    let live: LiveConfiguration?
+    var directory: ExtensionDirectory { live.map { ExtensionDirectory($0.current) } ?? fixedDirectory }
     let storage: any Storage
     let outbox: Outbox
     let logger: Logger
@@ -45,14 +50,20 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
     private var pendingMailResults: [Int64: (delivered: Bool, detail: String)] = [:]
     /// Greetings (with beep) in line format, per extension with voicemail; converted once here at start.
     let greetings: [String: [UInt8]]
+    /// The greeting file each prepared greeting came from (nil = the built-in one).
+    let greetingFiles: [String: String?]
 
     public var incomingDirectory: String { settings.spoolDirectory + "/incoming" }
 
-    public init(settings: Settings, directory: ExtensionDirectory, storage: any Storage, outbox: Outbox, logger: Logger) throws {
-        self.settings = settings; self.directory = directory; self.storage = storage; self.outbox = outbox; self.logger = logger
+    public init(settings: Settings, directory: ExtensionDirectory, storage: any Storage, outbox: Outbox, logger: Logger,
+                live: LiveConfiguration? = nil) throws {
+        self.settings = settings; self.fixedDirectory = directory; self.storage = storage; self.outbox = outbox; self.logger = logger
+        self.live = live
         (work, workContinuation) = AsyncStream.makeStream(of: Int64.self)
         try DurableFile.makeDirectory(settings.spoolDirectory + "/incoming")  // 0700 whatever the umask
-        greetings = VoiceGreetings.prepare(directory.extensions, spoolDirectory: settings.spoolDirectory, logger: logger)
+        let startExtensions = live.map { ExtensionDirectory($0.current) }?.extensions ?? directory.extensions
+        greetings = VoiceGreetings.prepare(startExtensions, spoolDirectory: settings.spoolDirectory, logger: logger)
+        greetingFiles = Dictionary(startExtensions.compactMap { e in e.voicemail.map { (e.name, $0.greetingFile) } }, uniquingKeysWith: { a, _ in a })
     }
 
     // MARK: - ReceptionHandler

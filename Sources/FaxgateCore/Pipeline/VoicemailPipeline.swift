@@ -14,7 +14,7 @@ extension ReceptionPipeline {
                 ? VoiceAnswer.FaxFallback(stationID: ext.stationID, headline: ext.headline, fine: ext.fine, spoolPath: "\(incomingDirectory)/\(id).sff")
                 : nil
             return .answerVoice(VoiceAnswer(
-                receptionID: id, ringDelay: .seconds(voicemail.ringDelaySeconds), greeting: greetings[ext.name] ?? Tone.greetingBeep,
+                receptionID: id, ringDelay: .seconds(voicemail.ringDelaySeconds), greeting: greeting(for: ext),
                 maxSeconds: Double(voicemail.maxSeconds), silenceSeconds: Double(voicemail.silenceSeconds), recording: spool,
                 faxFallback: fallback))
         } catch {
@@ -130,6 +130,50 @@ extension ReceptionPipeline {
 }
 
 /// Greetings per extension, in line format with the beep appended.
+extension VoiceGreetings {
+    static func cachePath(_ file: String, cacheDir: String) -> String {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: file)
+        let size = (attributes?[.size] as? NSNumber)?.intValue ?? 0
+        let mtime = Int((attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)
+        var hash: UInt64 = 0xcbf29ce484222325   // FNV-1a: a cache key, not a security measure
+        for b in "\(file)|\(size)|\(mtime)".utf8 { hash = (hash ^ UInt64(b)) &* 0x100000001b3 }
+        return "\(cacheDir)/\(String(hash, radix: 16)).line"
+    }
+}
+
+/// A greeting uploaded on the web is converted once, when it is saved, into the cache the pipeline reads.
+public enum GreetingCache {
+    /// Converts `file` (any format sox reads) to line format and caches it; throws the converter's reason.
+    public static func store(_ file: String, spoolDirectory: String) throws -> [UInt8] {
+        let line = try GreetingConverter.convert(file)
+        let cacheDir = spoolDirectory + "/greetings"
+        try DurableFile.makeDirectory(cacheDir)
+        try DurableFile.write(line, to: VoiceGreetings.cachePath(file, cacheDir: cacheDir))
+        return line
+    }
+
+    /// The greeting callers of `ext` hear, in line format, without the beep: the cached conversion of its file,
+    /// else the built-in greeting of its language. nil = no voicemail.
+    public static func line(_ ext: ExtensionConfig, spoolDirectory: String, logger: Logger) -> [UInt8]? {
+        guard let vm = ext.voicemail, vm.enabled else { return nil }
+        if let file = vm.greeting, let line = VoiceGreetings.cachedConversion(file, cacheDir: spoolDirectory + "/greetings", logger: logger) {
+            return line
+        }
+        return DefaultGreeting.line(language: ext.language)
+    }
+}
+
+extension ReceptionPipeline {
+    /// The extension's greeting in line format. Greetings prepared at start are used while the extension's
+    /// greeting file is the one they came from; a greeting changed on the web since (converted once when it was
+    /// uploaded) is read from the conversion cache.
+    func greeting(for ext: Extension) -> [UInt8] {
+        guard let voicemail = ext.voicemail else { return Tone.greetingBeep }
+        if let prepared = greetings[ext.name], greetingFiles[ext.name] == voicemail.greetingFile { return prepared }
+        return VoiceGreetings.prepare([ext], spoolDirectory: settings.spoolDirectory, logger: logger)[ext.name] ?? Tone.greetingBeep
+    }
+}
+
 enum VoiceGreetings {
     static func prepare(_ extensions: [Extension], spoolDirectory: String, logger: Logger) -> [String: [UInt8]] {
         var result: [String: [UInt8]] = [:]
@@ -152,12 +196,7 @@ enum VoiceGreetings {
     /// Converts once: the line-format result is kept in `<spool>/greetings/`, named after the source's path,
     /// size and modification time, so a new upload is converted at the next start and an unchanged one never again.
     static func cachedConversion(_ file: String, cacheDir: String, logger: Logger) -> [UInt8]? {
-        let attributes = try? FileManager.default.attributesOfItem(atPath: file)
-        let size = (attributes?[.size] as? NSNumber)?.intValue ?? 0
-        let mtime = Int((attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)
-        var hash: UInt64 = 0xcbf29ce484222325   // FNV-1a: a cache key, not a security measure
-        for b in "\(file)|\(size)|\(mtime)".utf8 { hash = (hash ^ UInt64(b)) &* 0x100000001b3 }
-        let cached = "\(cacheDir)/\(String(hash, radix: 16)).line"
+        let cached = cachePath(file, cacheDir: cacheDir)
         if let d = FileManager.default.contents(atPath: cached), !d.isEmpty { return [UInt8](d) }
         do {
             let line = try GreetingConverter.convert(file)
