@@ -1,5 +1,6 @@
 import ArgumentParser
 import FaxgateCore
+import FaxgateWeb
 import Foundation
 import Logging
 
@@ -57,6 +58,8 @@ struct Serve: AsyncParsableCommand {
             logger.warning("configuration: \(warning)")
         }
         // Office settings: the stored document or the file, by the three-way rule (README "Settings: file and web").
+        // Metrics go to the Prometheus registry `/metrics` serves; once per process, only in the daemon.
+        MetricsEndpoint.bootstrap()
         let effective = try await OfficeSettingsCLI.effectiveForServe(config, path: options.path, logger: logger)
         try await Gateway(config: effective, logger: logger, configPath: options.path).run()
     }

@@ -5,8 +5,8 @@ import FaxgateCore
 import Foundation
 import Logging
 import MailOut
-import SQLiteStorage
 import ServiceLifecycle
+import FaxgateWeb
 import SupportSnapshot
 
 /// Builds the privacy parts from the configuration: redactors with pseudonyms, retention categories, the
@@ -24,30 +24,28 @@ enum PrivacyAssembly {
                                              privacy: config.privacy))
     }
 
-    /// Writable SQLite storage with the privacy tables. Retention and erasure need the embedded storage.
-    static func sqlite(_ config: Configuration) async throws -> SQLiteStorage {
-        guard let storage = try PluginRegistry.storage(config) as? SQLiteStorage else {
-            throw ValidationFailure("retention and GDPR commands need storage.driver sqlite")
+    /// Writable storage with the privacy tables. Retention and erasure need a storage plugin with the privacy
+    /// capability (`PrivacyStorage`; the embedded SQLite has it).
+    static func privacyStorage(_ config: Configuration) async throws -> any PrivacyStorage {
+        let storage = try PluginRegistry.storage(config)
+        guard let privacy = storage as? any PrivacyStorage else {
+            throw ValidationFailure("retention and GDPR commands need a storage driver with privacy support (sqlite)")
         }
         try await storage.migrate()
-        try storage.migratePrivacy()
-        return storage
+        try privacy.migratePrivacy()
+        return privacy
     }
 
-    /// Every retention category this build implements. Add new categories here (see RetentionCategory).
-    static func categories(_ config: Configuration, storage: SQLiteStorage) -> [any RetentionCategory] {
-        [
-            ReceivedFaxesCategory(storage: storage, spoolDirectory: config.spoolDirectory, countryCode: config.privacyCountryCode),
-            JournalCategory(storage: storage, spoolDirectory: config.spoolDirectory, countryCode: config.privacyCountryCode),
-            SentFaxesCategory(storage: storage, spoolDirectory: config.spoolDirectory, countryCode: config.privacyCountryCode),
-            VoicemailsCategory(storage: storage, spoolDirectory: config.spoolDirectory, countryCode: config.privacyCountryCode),
-            RejectedMailsCategory(storage: storage, spoolDirectory: config.spoolDirectory),
+    /// Every retention category this build implements: the storage plugin's own, then the file categories. Add
+    /// new categories in the plugin's `retentionCategories` or here (see RetentionCategory).
+    static func categories(_ config: Configuration, storage: any PrivacyStorage) -> [any RetentionCategory] {
+        storage.retentionCategories(spoolDirectory: config.spoolDirectory, countryCode: config.privacyCountryCode) + [
             LogFilesCategory(directory: config.logDirectory),
             SnapshotsCategory(directory: config.snapshotDirectory),
         ]
     }
 
-    static func engine(_ config: Configuration, storage: SQLiteStorage, logger: Logger) -> RetentionEngine {
+    static func engine(_ config: Configuration, storage: any PrivacyStorage, logger: Logger) -> RetentionEngine {
         RetentionEngine(
             categories: categories(config, storage: storage), settings: config.retention,
             configHolds: config.privacy.legalHolds.compactMap { SubjectID($0, countryCode: config.privacyCountryCode) },
@@ -57,14 +55,15 @@ enum PrivacyAssembly {
     }
 
     /// The service `serve` runs, or nil when the storage is not the embedded one.
-    static func retentionService(_ config: Configuration, storage: any Storage, logger: Logger) throws -> RetentionService? {
-        guard let sqlite = storage as? SQLiteStorage else {
-            logger.warning("retention runs only with storage.driver sqlite; nothing will expire")
+    static func retentionService(_ config: Configuration, storage: any Storage, logger: Logger,
+                                 live: LiveConfiguration? = nil) throws -> RetentionService? {
+        guard let privacy = storage as? any PrivacyStorage else {
+            logger.warning("retention needs a storage driver with privacy support (sqlite); nothing will expire")
             return nil
         }
-        try sqlite.migratePrivacy()
-        return RetentionService(engine: engine(config, storage: sqlite, logger: logger),
-                                interval: .seconds(config.retention.runEveryHours * 3600), logger: logger)
+        try privacy.migratePrivacy()
+        return RetentionService(engine: engine(config, storage: privacy, logger: logger),
+                                interval: .seconds(config.retention.runEveryHours * 3600), logger: logger, live: live)
     }
 
     static func subject(_ text: String, _ config: Configuration) throws -> SubjectID {
@@ -96,9 +95,8 @@ struct RetentionCommand: AsyncParsableCommand {
 
         func run() async throws {
             let config = try options.loadOrExit()
-            let storage = try await PrivacyAssembly.sqlite(config)
-            let report = try await PrivacyAssembly.engine(config, storage: storage, logger: PrivacyAssembly.cliLogger(config))
-                .run(dryRun: dryRun)
+            let storage = try await PrivacyAssembly.privacyStorage(config)
+            let report = try await PrivacyActions.retentionRun(config, storage: storage, logger: PrivacyAssembly.cliLogger(config), dryRun: dryRun)
             if json {
                 let e = JSONEncoder(); e.outputFormatting = [.sortedKeys]
                 print(String(decoding: try e.encode(report), as: UTF8.self))
@@ -115,7 +113,7 @@ struct RetentionCommand: AsyncParsableCommand {
         @Flag var json = false
         func run() async throws {
             let config = try options.loadOrExit()
-            let storage = try await PrivacyAssembly.sqlite(config)
+            let storage = try await PrivacyAssembly.privacyStorage(config)
             let records = try await storage.auditRecords(limit: limit)
             if json {
                 let e = JSONEncoder(); e.dateEncodingStrategy = .iso8601; e.outputFormatting = [.sortedKeys]
@@ -136,11 +134,9 @@ struct SnapshotCommand: AsyncParsableCommand {
                                                     subcommands: [Create.self, List.self, Delete.self])
 
     static func parseDay(_ text: String?, endOfDay: Bool) throws -> Date? {
-        guard let text else { return nil }
-        guard let day = DailyLogFiles.day(ofFile: DailyLogFiles.prefix + text + DailyLogFiles.suffix) else {
-            throw ValidationFailure("dates are YYYY-MM-DD, not '\(text)'")
+        do { return try PrivacyActions.snapshotDay(text, endOfDay: endOfDay) } catch let bad as BadSnapshotDay {
+            throw ValidationFailure(bad.description)
         }
-        return endOfDay ? day.addingTimeInterval(86_399) : day
     }
 
     struct Create: AsyncParsableCommand {
@@ -173,49 +169,14 @@ struct SnapshotCommand: AsyncParsableCommand {
     }
 
     static func create(config: Configuration, configPath: String, from: Date?, to: Date?, quiet: Bool) async throws -> SnapshotResult {
-        let configText = (try? String(contentsOfFile: configPath, encoding: .utf8)) ?? ""
-        var statistics: [String: Int] = [:]
-        if let storage = try? PluginRegistry.storage(config, readOnly: true) as? SQLiteStorage {
-            statistics = (try? await storage.statistics()) ?? [:]
-        }
-        let outbox = config.spoolDirectory + "/outbox"
-        statistics["outbox.pending"] = ((try? FileManager.default.contentsOfDirectory(atPath: outbox)) ?? []).filter { $0.hasSuffix(".json") }.count
-        statistics["outbox.failed"] = ((try? FileManager.default.contentsOfDirectory(atPath: outbox + "/failed")) ?? []).filter { $0.hasSuffix(".json") }.count
-        statistics["spool.incoming_files"] = ((try? FileManager.default.contentsOfDirectory(atPath: config.spoolDirectory + "/incoming")) ?? []).count
-        let pseudonyms = try PrivacyAssembly.pseudonymizer(config, createKey: false)
-            ?? Pseudonymizer(key: Pseudonymizer.randomKey(), countryCode: config.privacyCountryCode)
-        let request = SnapshotRequest(
-            configText: configText, logDirectory: config.logDirectory, outputDirectory: config.snapshotDirectory, from: from, to: to,
-            versions: ["faxgate \(FaxgateVersion.string)"] + LibraryVersions.lines() + [ProcessInfo.processInfo.operatingSystemVersionString],
-            capiInfo: capiInfo(config), statistics: statistics,
-            redactor: try BasicRedaction.snapshotRedactor(pseudonyms: pseudonyms, privacy: config.privacy),
-            redactionRules: BasicRedaction.names)
-        let result = try SnapshotBuilder.create(request, progress: quiet ? nil : { file, done, total in
+        // Read-only: the snapshot only counts rows, and `serve` may be writing.
+        let storage = (try? PluginRegistry.storage(config, readOnly: true)) as? any PrivacyStorage
+        let progress: @Sendable (String, Int64, Int64) -> Void = { file, done, total in
             let pct = total > 0 ? Int(done * 100 / total) : 100
             FileHandle.standardError.write(Data("redacting logs: \(file) — \(done / 1_048_576)/\(total / 1_048_576) MiB (\(pct)%)\n".utf8))
-        })
-        SpoolOwnership.adopt([config.snapshotDirectory, result.path, config.snapshotDirectory + "/\(result.info.name).json"],
-                             spoolDirectory: config.spoolDirectory)
-        return result
-    }
-
-    /// What we can say about the CAPI side without touching the line: the configured driver and the
-    /// controller/profile lines `serve` logged at registration. A live query is not made on purpose: it would
-    /// register a second CAPI application next to the running daemon on the same controller.
-    static func capiInfo(_ config: Configuration) -> String {
-        var out = "driver: \(config.capi.driver)\n"
-        if let host = config.capi.host { out += "host: \(host):\(config.capi.port ?? 2662)\n" }
-        out += "controllers configured: \(config.capi.controllers.isEmpty ? "all" : config.capi.controllers.map(String.init).joined(separator: ", "))\n"
-        out += "answer 3.1 kHz audio as fax: \(config.capi.answerAudioAsFax)\n"
-        out += "\nProfile not queried live: a second CAPI application would register next to the running daemon on the\n"
-        out += "same controller. Registration lines logged by serve (controllers, profiles) follow:\n"
-        for log in DailyLogFiles.files(in: config.logDirectory).suffix(7) {
-            guard let text = try? String(contentsOfFile: log.path, encoding: .utf8) else { continue }
-            for line in text.split(separator: "\n") where line.contains("CAPI registered") || line.contains("controller") {
-                out += line + "\n"
-            }
         }
-        return out
+        return try await PrivacyActions.createSnapshot(config, configPath: configPath, from: from, to: to, storage: storage,
+                                                       progress: quiet ? nil : progress)
     }
 
     struct List: AsyncParsableCommand {
@@ -240,16 +201,10 @@ struct SnapshotCommand: AsyncParsableCommand {
         func run() async throws {
             let config = try options.loadOrExit()
             let base = (name as NSString).lastPathComponent.replacingOccurrences(of: ".zip", with: "")
-            guard SnapshotInfo.list(in: config.snapshotDirectory).contains(where: { $0.name == base }) else {
+            guard PrivacyActions.snapshotPath(named: base, config) != nil else {
                 throw ValidationFailure("no snapshot named \(base) in \(config.snapshotDirectory)")
             }
-            let category = SnapshotsCategory(directory: config.snapshotDirectory)
-            let item = RetentionItem(category: category.name, id: base, createdAt: Date(),
-                                     files: ["\(config.snapshotDirectory)/\(base).zip", "\(config.snapshotDirectory)/\(base).json"])
-            let counts = try await category.delete([item])
-            if let storage = try? await PrivacyAssembly.sqlite(config) {
-                try await storage.append(AuditRecord(action: "delete", category: category.name, counts: counts))
-            }
+            let counts = try await PrivacyActions.deleteSnapshot(named: base, config, storage: try? await PrivacyAssembly.privacyStorage(config))
             print("deleted \(base) (\(counts.files) files, \(counts.bytes) bytes)")
         }
     }
@@ -326,11 +281,7 @@ struct GDPRCommand: AsyncParsableCommand {
             guard ["md", "json"].contains(format), ["de", "en"].contains(language) else {
                 throw ValidationFailure("--format md|json, --language de|en")
             }
-            var stored: Set<String> = []
-            if let storage = try? PluginRegistry.storage(config, readOnly: true) as? SQLiteStorage {
-                stored = (try? await storage.storedDataKinds()) ?? []
-            }
-            let record = ProcessingRecord(config: config, storedCategories: stored, categories: RetentionSettings.categories.map(\.key))
+            let record = await PrivacyActions.record(config, storage: (try? PluginRegistry.storage(config, readOnly: true)) as? any PrivacyStorage)
             print(format == "json" ? try record.json(language: language) : record.markdown(language: language))
         }
     }
@@ -344,42 +295,12 @@ struct GDPRCommand: AsyncParsableCommand {
         func run() async throws {
             let config = try options.loadOrExit()
             let who = try PrivacyAssembly.subject(subject, config)
-            let storage = try await PrivacyAssembly.sqlite(config)
-            let engine = PrivacyAssembly.engine(config, storage: storage, logger: PrivacyAssembly.cliLogger(config))
+            let storage = try await PrivacyAssembly.privacyStorage(config)
             let stamp = Int(Date().timeIntervalSince1970)
             let path = output ?? FileManager.default.currentDirectoryPath + "/faxgate-export-\(stamp).zip"
-            let passphrase = Passphrase.generate()
-            let zip = try EncryptedZipWriter(path: path, passphrase: passphrase)
-            var count = 0
-            for (category, items) in try await engine.items(about: who) {
-                for item in items {
-                    for entry in try await category.exportEntries(for: item) {
-                        let bytes: [UInt8]
-                        switch entry.source {
-                        case .bytes(let b): bytes = b
-                        case .file(let f): bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: f)))
-                        }
-                        try zip.add(name: "\(category.name)/\(entry.name)", bytes: bytes)
-                    }
-                    count += 1
-                }
-            }
-            // Log lines carry pseudonyms, not numbers: the subject's pseudonym finds them.
-            if let pseudonyms = try PrivacyAssembly.pseudonymizer(config, createKey: false) {
-                let token = pseudonyms.token(for: who)
-                var lines: [String] = []
-                for log in DailyLogFiles.files(in: config.logDirectory) {
-                    let text = (try? String(contentsOfFile: log.path, encoding: .utf8)) ?? ""
-                    lines += text.split(separator: "\n").filter { $0.contains(token) }.map(String.init)
-                }
-                if !lines.isEmpty { try zip.add(name: "logs/lines-about-subject.log", bytes: Array((lines.joined(separator: "\n") + "\n").utf8)) }
-            }
-            let summary = "Export for \(who) — \(count) item(s), created \(ISO8601DateFormatter().string(from: Date()))\n"
-            try zip.add(name: "README.txt", bytes: Array(summary.utf8))
-            try zip.finish()
-            try await storage.append(AuditRecord(action: "export", category: "subject", counts: DeletionCounts(items: count)))
-            print("export: \(path) (\(count) item(s))")
-            print("passphrase (shown once, not stored): \(passphrase)")
+            let result = try await PrivacyActions.export(who, to: path, config, storage: storage, logger: PrivacyAssembly.cliLogger(config))
+            print("export: \(result.path) (\(result.items) item(s))")
+            print("passphrase (shown once, not stored): \(result.passphrase)")
         }
     }
 
@@ -391,22 +312,17 @@ struct GDPRCommand: AsyncParsableCommand {
         func run() async throws {
             let config = try options.loadOrExit()
             let who = try PrivacyAssembly.subject(subject, config)
-            let storage = try await PrivacyAssembly.sqlite(config)
-            let report = try await PrivacyAssembly.engine(config, storage: storage, logger: PrivacyAssembly.cliLogger(config))
-                .erase(subject: who, dryRun: dryRun)
-            print(report.render().replacingOccurrences(of: "retention", with: "erase"), terminator: "")
-            if report.lines.isEmpty { print("nothing stored about this subject") }
-            let held = report.lines.reduce(0) { $0 + $1.held }
-            if held > 0 { print("\(held) item(s) kept: legal hold") }
-            // The subject's pseudonym in the logs goes too, unless the subject is under a legal hold.
-            let holds = try await storage.holds() + config.privacy.legalHolds.compactMap { SubjectID($0, countryCode: config.privacyCountryCode) }
-            if !dryRun, !holds.contains(who), let pseudonyms = try PrivacyAssembly.pseudonymizer(config, createKey: false) {
-                let token = who.kind == .phone ? pseudonyms.phone(who.description) : pseudonyms.email(who.normalized)
-                let files = try LogErasure.erase(token: token, kind: who.kind.rawValue, in: config.logDirectory)
-                if files > 0 {
-                    try await storage.append(AuditRecord(action: "erase", category: "logs"))
-                    print("pseudonym removed from \(files) log file(s)")
-                }
+            let storage = try await PrivacyAssembly.privacyStorage(config)
+            switch try await PrivacyActions.erase(who, dryRun: dryRun, config, storage: storage, logger: PrivacyAssembly.cliLogger(config)) {
+            case .refused(let hold):
+                let why = hold.fromConfiguration ? "privacy.legal_holds in the configuration" : "gdpr hold" + (hold.reason.isEmpty ? "" : ": \(hold.reason)")
+                throw ValidationFailure("refused: \(who) is under legal hold (\(why)); nothing was erased")
+            case .done(let report, let files):
+                print(report.render().replacingOccurrences(of: "retention", with: "erase"), terminator: "")
+                if report.lines.isEmpty { print("nothing stored about this subject") }
+                let held = report.lines.reduce(0) { $0 + $1.held }
+                if held > 0 { print("\(held) item(s) kept: legal hold") }
+                if files > 0 { print("pseudonym removed from \(files) log file(s)") }
             }
         }
     }
@@ -419,9 +335,8 @@ struct GDPRCommand: AsyncParsableCommand {
         func run() async throws {
             let config = try options.loadOrExit()
             let who = try PrivacyAssembly.subject(subject, config)
-            let storage = try await PrivacyAssembly.sqlite(config)
-            try await storage.addHold(who, reason: reason)
-            try await storage.append(AuditRecord(action: "hold", category: "subject"))
+            let storage = try await PrivacyAssembly.privacyStorage(config)
+            try await PrivacyActions.addHold(who, reason: reason, storage: storage)
             print("legal hold set for \(who)")
         }
     }
@@ -433,9 +348,8 @@ struct GDPRCommand: AsyncParsableCommand {
         func run() async throws {
             let config = try options.loadOrExit()
             let who = try PrivacyAssembly.subject(subject, config)
-            let storage = try await PrivacyAssembly.sqlite(config)
-            guard try await storage.releaseHold(who) else { throw ValidationFailure("no hold for \(who) (holds in the configuration stay)") }
-            try await storage.append(AuditRecord(action: "release", category: "subject"))
+            let storage = try await PrivacyAssembly.privacyStorage(config)
+            guard try await PrivacyActions.releaseHold(who, storage: storage) else { throw ValidationFailure("no hold for \(who) (holds in the configuration stay)") }
             print("legal hold released for \(who)")
         }
     }
@@ -445,9 +359,10 @@ struct GDPRCommand: AsyncParsableCommand {
         @OptionGroup var options: ConfigOption
         func run() async throws {
             let config = try options.loadOrExit()
-            for h in config.privacy.legalHolds { print("\(h)  (configuration)") }
-            let storage = try await PrivacyAssembly.sqlite(config)
-            for h in try await storage.holds() { print("\(h)  (gdpr hold)") }
+            let storage = try await PrivacyAssembly.privacyStorage(config)
+            for h in try await PrivacyActions.holds(config, storage: storage) {
+                print("\(h.subject)  (\(h.fromConfiguration ? "configuration" : "gdpr hold")\(h.reason.isEmpty ? "" : ": " + h.reason))")
+            }
         }
     }
 }

@@ -151,6 +151,8 @@ public actor SendQueue: Service {
                 jobID: job.id ?? 0, dialString: dial, callingNumber: calling?.number,
                 restrictCallingNumber: calling?.hide ?? false, stationID: station?.id ?? "", headline: station?.headline ?? "",
                 fine: job.fine, sff: sff))
+            // Only dialled attempts are calls; a refusal before dialling is not.
+            GatewayMetrics.outgoingCall(cause: outcome.cause, pages: outcome.pagesSent, bytes: outcome.cause == .success ? sff.count : 0)
         } else {
             preconditionFailure("a Result is a success or a failure")
         }
@@ -186,6 +188,7 @@ public actor SendQueue: Service {
         }
         do {
             try await storage.updateJob(job, expecting: .active, event: "\(outcome.cause.rawValue): \(outcome.text)")
+            GatewayMetrics.jobFinished(job.state)
         } catch {
             logger.error("cannot record the result: \(error)", metadata: meta)
         }

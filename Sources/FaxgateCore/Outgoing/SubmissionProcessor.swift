@@ -409,6 +409,8 @@ public actor SubmissionProcessor {
     }
 
     private func render(_ input: RenderInput, _ options: RenderOptions, part: MailPart) async throws -> [FaxPage] {
+        let start = ContinuousClock.now
+        defer { GatewayMetrics.render(.mailToFax, seconds: GatewayMetrics.seconds(since: start)) }
         do {
             return try await FaxRenderer.render(input, options: options)
         } catch {

@@ -83,6 +83,7 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
             do { saved = try await storage.insertCall(record, event: "rejected: no extension for this number") } catch {
                 logger.error("cannot journal a rejected call: \(error)")
             }
+            GatewayMetrics.incomingCall(kind: record.kind, outcome: .rejected, pages: 0, bytes: 0)
             logger.notice("call rejected: no extension for called number \(call.calledNumber)",
                           metadata: ["call": "\(saved?.id ?? 0)", "caller": "\(Self.logCaller(call))"])
             return settings.rejectUnknownNumbers ? .reject(.unallocatedNumber) : .ignore
@@ -190,7 +191,9 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
                 logger.error("reception kept but not mailed: its extension is no longer configured", metadata: ["call": "\(id)"])
                 return
             }
+            let renderStart = ContinuousClock.now
             let mail = try composeMail(record, ext: ext)
+            GatewayMetrics.render(.faxToMail, seconds: GatewayMetrics.seconds(since: renderStart))
             let (pages, outcome, attachments) = (mail.pages, mail.outcome, mail.attachments)
             record = mail.record
             if !pages.isEmpty {
@@ -203,6 +206,9 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
                                                 body: mail.body, attachments: attachments)
             record.mailMessageID = messageID
             try await recordMailQueued(record, event: "mail queued (\(outcome.rawValue), \(pages.count) pages)")
+            // Counted once the outcome is final and journaled (the same figure `journal` shows).
+            let spoolBytes = record.spoolPath.flatMap { try? FileManager.default.attributesOfItem(atPath: $0)[.size] as? Int } ?? 0
+            GatewayMetrics.incomingCall(kind: .fax, outcome: outcome, pages: pages.count, bytes: spoolBytes)
             logger.info("reception converted and queued for mail", metadata: [
                 "call": "\(id)", "outcome": "\(outcome.rawValue)", "pages": "\(pages.count)",
             ])

@@ -83,6 +83,7 @@ extension ReceptionPipeline {
             record.detail = ext == nil ? "extension \(record.extensionName ?? "?") no longer configured; not mailed"
                 : String(format: "no message: %.1f s recorded (minimum %.1f s); not mailed", seconds, voicemail.minSeconds)
             try await storage.updateCall(record, event: "voice call closed without mail")
+            GatewayMetrics.incomingCall(kind: .voice, outcome: .failed, pages: 0, bytes: line.count)
             logger.info("voice call without message, not mailed", metadata: ["call": "\(id)", "seconds": "\(seconds)"])
             return
         }
@@ -105,6 +106,7 @@ extension ReceptionPipeline {
         facts.called = record.called
         let stem = composer.attachmentStem(facts)
         var attachments: [MailAttachment] = []
+        let renderStart = ContinuousClock.now
         if !voicemail.privacyNoticeOnly {
             let pcm = G711.pcm(fromLine: line)
             if voicemail.attachWAV {
@@ -121,10 +123,12 @@ extension ReceptionPipeline {
                 }
             }
         }
+        GatewayMetrics.render(.voiceToMail, seconds: GatewayMetrics.seconds(since: renderStart))
         let messageID = try await queueMail(to: ext, callID: id, startedAt: record.startedAt, context: "voice-message", subject: composer.subject(facts),
                                             body: composer.body(facts), attachments: attachments)
         record.mailMessageID = messageID
         try await recordMailQueued(record, event: String(format: "voicemail queued for mail (%.1f s)", seconds))
+        GatewayMetrics.incomingCall(kind: .voice, outcome: record.outcome ?? .complete, pages: 0, bytes: line.count)
         logger.info("voicemail queued for mail", metadata: ["call": "\(id)", "seconds": "\(seconds)"])
     }
 }
