@@ -64,7 +64,12 @@ public actor CAPIFaxTransport: FaxSendingTransport {
     private var pendingSends: [Int: CheckedContinuation<SendOutcome, Never>] = [:]
     private var nextSendID = 1
     private var link: CapiLink?
-    private var registered = false
+    private var registered = false {
+        didSet { if registered != oldValue { registeredChangedAt = Date() } }
+    }
+    /// For the dashboard (statusSnapshot): since when `registered` has its value, and the last line problem.
+    private var registeredChangedAt: Date?
+    private var lastLineError: String?
     private var backoff: Duration
     private var knownProfiles: [Int: CapiProfile] = [:]
     private var listeningControllers: [Int] = []
@@ -131,6 +136,7 @@ public actor CAPIFaxTransport: FaxSendingTransport {
             }
         case .link(.linkLost(let info)):
             registered = false
+            lastLineError = "controller connection lost (\(info))"
             logger.error("CAPI controller connection lost", metadata: ["info": "\(info)"])
             perform(machine.abandonAll(text: "controller connection lost"))
             performVoice(voiceMachine.abandonAll(text: "controller connection lost"))
@@ -202,6 +208,7 @@ public actor CAPIFaxTransport: FaxSendingTransport {
             if settings.answerVoice { cip |= 1 << 1 | 1 << 4 | 1 << 16 }
             for c in controllers { listen(controller: c, cipMask: cip) }
         } catch {
+            lastLineError = "registration failed: \(error)"
             logger.warning("CAPI registration failed, retrying", metadata: ["error": "\(error)", "in": "\(backoff)"])
             scheduleReconnect()
         }
@@ -368,6 +375,16 @@ public actor CAPIFaxTransport: FaxSendingTransport {
     }
 
     // MARK: Sending
+
+    /// Controllers, channels in use and registration, in the core's generic terms (dashboard, metrics, readiness).
+    public func statusSnapshot() -> TransportSnapshot {
+        let busy = busyChannels
+        let lines = usableControllers.map { c in
+            LineSnapshot(controller: c, registered: registered && listeningControllers.contains(c),
+                         channelsTotal: bChannels(of: c), channelsInUse: busy[c] ?? 0)
+        }
+        return TransportSnapshot(name: name, registered: registered, since: registeredChangedAt, lines: lines, lastError: lastLineError)
+    }
 
     /// B-channels of the controllers we use; 0 while not registered.
     public var channels: Int {

@@ -12,7 +12,7 @@ import Synchronization
 /// is it moved to the Processed or Rejected folder. A crash at any point leaves either an unrecorded message
 /// (fetched again), a recorded but undecided one (decided on restart), or a decided but unmoved one (moved on
 /// restart) — never a lost or repeated fax. A mailbox recreated with a new UIDVALIDITY is covered by Message-ID.
-public actor IMAPIntake: Service {
+public actor IMAPIntake: Service, MailIntakeStatusReporting {
     public struct Settings: Sendable {
         public var name: String
         public var imap: IMAPSettings
@@ -36,6 +36,11 @@ public actor IMAPIntake: Service {
     private let logger: Logger
     private var backoff: Duration = .seconds(1)
     private let stop = ShutdownSignal()
+    // For the dashboard and /health/ready (intakeStatus): the session's state as this actor last saw it.
+    private var connected = false
+    private var lastPollAt: Date?
+    private var lastError: String?
+    private var lastErrorAt: Date?
 
     public init(settings: Settings, storage: any Storage, processor: SubmissionProcessor, logger: Logger) throws {
         self.settings = settings; self.storage = storage; self.processor = processor; self.logger = logger
@@ -53,6 +58,12 @@ public actor IMAPIntake: Service {
         logger.info("mailbox watcher stopped", metadata: ["mailbox": "\(settings.name)"])
     }
 
+    /// The mailbox's state for the dashboard and readiness (index 0: the gateway numbers its intakes).
+    public func intakeStatus() -> MailboxSnapshot {
+        MailboxSnapshot(index: 0, name: settings.name, connected: connected, lastPollAt: lastPollAt, lastError: lastError,
+                        lastErrorAt: lastErrorAt)
+    }
+
     private var stopping: Bool { stop.requested || Task.isShuttingDownGracefully || Task.isCancelled }
 
     private func loop() async {
@@ -66,8 +77,11 @@ public actor IMAPIntake: Service {
                 await connection.close()
                 break
             } catch {
+                lastError = "\(error)"
+                lastErrorAt = Date()
                 logger.error("mailbox \(settings.name): \(error); retrying in \(backoff)", metadata: ["mailbox": "\(settings.name)"])
             }
+            connected = false
             stop.watch(nil)
             await connection.close()
             if stopping { break }
@@ -88,12 +102,14 @@ public actor IMAPIntake: Service {
         }
         let selected = try await c.select(settings.folder)
         backoff = .seconds(1)
+        connected = true
         logger.info("watching mailbox", metadata: [
             "mailbox": "\(settings.name)", "folder": "\(settings.folder)", "idle": "\(c.supportsIdle)", "messages": "\(selected.exists)",
         ])
         let uidValidity = Int64(selected.uidValidity)
         while !stopping {
             let uids = try await c.uidSearchAll()
+            lastPollAt = Date()
             for uid in uids {
                 // Between messages only: a message being taken is finished (each step is safe to repeat anyway).
                 if stopping { break }
@@ -116,6 +132,7 @@ public actor IMAPIntake: Service {
     private func take(uid: UInt32, uidValidity: Int64, connection c: IMAPConnection) async throws {
         let rawPath = "\(settings.spoolDirectory)/intake/\(settings.name)-\(uidValidity)-\(uid).eml"
         var record: IntakeRecord
+        let seen = ContinuousClock.now  // the message is in the mailbox (IDLE EXISTS or poll): latency starts
         let known = try await storage.intakes(source: settings.name, movedOnServer: false)
             .first { $0.uidValidity == uidValidity && $0.uid == Int64(uid) }
         if let known {
@@ -144,6 +161,11 @@ public actor IMAPIntake: Service {
         }
         if record.state == .fetched {
             record = try await decide(record)
+        }
+        if known == nil || known?.state == .fetched {
+            // Decided in this pass (not a decided message waiting only for its move).
+            GatewayMetrics.intakeDecided(record.state, source: .imap)
+            GatewayMetrics.intakeLatency(GatewayMetrics.seconds(since: seen), source: .imap)
         }
         try await move(record, connection: c)
     }

@@ -162,6 +162,7 @@ public enum ConfigLoader {
             "enabled": .leaf, "listen": .leaf, "tls_certificate": .leaf, "tls_key": .leaf, "trusted_proxies": .leaf,
             "public_url": .leaf, "session_idle_minutes": .leaf, "session_absolute_hours": .leaf, "lockout_threshold": .leaf,
             "lockout_minutes": .leaf, "lockout_max_minutes": .leaf, "max_upload_mb": .leaf, "min_free_disk_mb": .leaf,
+            "metrics_allow": .leaf,
         ]),
         "capi": .mapping(["driver": .leaf, "host": .leaf, "port": .leaf, "controllers": .leaf, "answer_audio_as_fax": .leaf]),
         "smtp": .mapping([

@@ -24,12 +24,16 @@ public struct WebSettings: Sendable, Codable, Equatable {
     public var maxUploadMB: Int = 25
     /// `/health/ready` fails when the spool's file system has less free space than this.
     public var minFreeDiskMB: Int = 500
+    /// Addresses and CIDR ranges (besides loopback) that may read `/metrics` and `/health/*` without a login
+    /// (the Prometheus server, the load balancer). Everyone else gets 403.
+    public var metricsAllow: [String] = []
 
     enum CodingKeys: String, CodingKey {
         case enabled, listen, tlsCertificate = "tls_certificate", tlsKey = "tls_key", trustedProxies = "trusted_proxies"
         case publicURL = "public_url", sessionIdleMinutes = "session_idle_minutes", sessionAbsoluteHours = "session_absolute_hours"
         case lockoutThreshold = "lockout_threshold", lockoutMinutes = "lockout_minutes", lockoutMaxMinutes = "lockout_max_minutes"
         case maxUploadMB = "max_upload_mb", minFreeDiskMB = "min_free_disk_mb"
+        case metricsAllow = "metrics_allow"
     }
     public init() {}
     public init(from decoder: Decoder) throws {
@@ -47,6 +51,7 @@ public struct WebSettings: Sendable, Codable, Equatable {
         lockoutMaxMinutes = try c.decodeIfPresent(Int.self, forKey: .lockoutMaxMinutes) ?? lockoutMaxMinutes
         maxUploadMB = try c.decodeIfPresent(Int.self, forKey: .maxUploadMB) ?? maxUploadMB
         minFreeDiskMB = try c.decodeIfPresent(Int.self, forKey: .minFreeDiskMB) ?? minFreeDiskMB
+        metricsAllow = try c.decodeIfPresent([String].self, forKey: .metricsAllow) ?? []
     }
 
     /// Host and port of `listen`; nil when it does not parse. `[::1]:8025` and `127.0.0.1:8025` both work.

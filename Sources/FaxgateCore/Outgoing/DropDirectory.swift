@@ -228,6 +228,7 @@ public actor DropDirectoryIntake: Service {
         let result = try await processor.process(mail, intake: record,
                                                  local: .init(extensionName: extensionName, numbers: request.numbers ?? [],
                                                               submitterUID: submitter))
+        GatewayMetrics.intakeDecided(result.state, source: .drop)
         switch result.state {
         case .accepted:
             let jobs = try await storage.jobs(in: [.ready, .deferred]).filter { $0.intakeID == result.id }

@@ -50,6 +50,9 @@ public actor Outbox: Service {
     /// Retry times the envelope file could not record (disk trouble): without them a failing message would be
     /// retried in a tight loop.
     private var retryAfter: [String: Date] = [:]
+    /// First failed attempt since the last accepted mail (dashboard, /health/ready); nil while deliveries work.
+    private var failingSince: Date?
+    private var lastDeliveryError: String?
 
     public init(directory: String, sender: any MailSender, settings: Settings, logger: Logger) throws {
         self.directory = directory; self.sender = sender; self.settings = settings; self.logger = logger
@@ -109,6 +112,15 @@ public actor Outbox: Service {
         logger.info("outbox stopped", metadata: ["pending": "\(pending().count)"])
     }
 
+    /// The queue for the dashboard and /health/ready: waiting mails, the oldest, and whether deliveries fail.
+    public func backlog() -> OutboxBacklog {
+        let waiting = pending().filter { $0.failedAt == nil }
+        let failed = ((try? FileManager.default.contentsOfDirectory(atPath: directory + "/failed")) ?? []).filter { $0.hasSuffix(".eml") }.count
+        return OutboxBacklog(count: waiting.count, oldestQueuedAt: waiting.map(\.queuedAt).min(), failingSince: failingSince,
+                             lastError: failingSince == nil ? nil : lastDeliveryError, failed: failed,
+                             retryBudget: Double(settings.giveUpAfter.components.seconds))
+    }
+
     /// Lets `run` notice graceful shutdown promptly.
     public nonisolated func wake() { wakeup.signal() }
 
@@ -157,6 +169,8 @@ public actor Outbox: Service {
             } catch {
                 envelope.attempts += 1
                 envelope.lastError = error.description
+                failingSince = failingSince ?? Date()
+                lastDeliveryError = error.description
                 let age = Date().timeIntervalSince(envelope.queuedAt)
                 let giveUp = Double(settings.giveUpAfter.components.seconds)
                 if !error.isTransient || age >= giveUp {
@@ -167,6 +181,7 @@ public actor Outbox: Service {
                 let maximum = Double(settings.retryMax.components.seconds)
                 let delay = min(initial * pow(2, Double(envelope.attempts - 1)), max(maximum, initial))
                 envelope.nextAttemptAt = Date().addingTimeInterval(delay)
+                GatewayMetrics.outbox(.retried)
                 logger.warning("mail deferred, retry in \(Int(delay.rounded())) s: \(error.description)", metadata: meta)
                 do {
                     try write(envelope)
@@ -194,6 +209,9 @@ public actor Outbox: Service {
             logger.error("cannot sync the outbox directory: \(error)", metadata: meta)
         }
         retryAfter[envelope.id] = nil
+        failingSince = nil
+        GatewayMetrics.outbox(.sent)
+        GatewayMetrics.outboxDelivered(after: Date().timeIntervalSince(envelope.queuedAt))
         logger.info("mail delivered to SMTP server", metadata: meta.merging(["recipients": "\(envelope.recipients.count)"]) { $1 })
         await onResult?(envelope, true, "accepted by the SMTP server")
     }
@@ -205,6 +223,7 @@ public actor Outbox: Service {
         let first = envelope.failedAt == nil
         if first {
             envelope.failedAt = Date()
+            GatewayMetrics.outbox(.failed)
             logger.error("mail undeliverable, kept in outbox/failed: \(error)", metadata: meta)
         }
         var moved = true

@@ -128,6 +128,8 @@ public protocol ReceptionHandler: Sendable {
 /// safely parks calls in flight (the spool file is synced, the call is reported ended).
 public protocol FaxTransport: ServiceLifecycle.Service {
     var name: String { get }
+    /// Registration and channels now, for the dashboard, /metrics and /health/ready (StatusSnapshots.swift).
+    func statusSnapshot() async -> TransportSnapshot
 }
 
 // MARK: - Sending

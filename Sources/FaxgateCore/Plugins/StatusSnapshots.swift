@@ -78,3 +78,10 @@ public struct OutboxBacklog: Sendable, Equatable, Codable {
         return now.timeIntervalSince(failingSince) > retryBudget
     }
 }
+
+extension FaxTransport {
+    /// A transport that does not report its state is not known to be registered.
+    public func statusSnapshot() async -> TransportSnapshot {
+        TransportSnapshot(name: name, registered: false, lastError: "this transport reports no status")
+    }
+}
