@@ -6,8 +6,9 @@ import Foundation
 /// The admin pages' actions on the running gateway: the same pipeline, queue and outbox `serve` runs, so a mail
 /// sent again or a job moved follows exactly the path of the first one.
 struct WebAdminOperations: AdminOperations {
-    let pipeline: ReceptionPipeline
-    let queue: SendQueue
+    /// nil when the web runs without the gateway's parts (then those actions answer "not running").
+    let pipeline: ReceptionPipeline?
+    let queue: SendQueue?
     let storage: any Storage
     /// The effective configuration now (extensions edited on the web take effect without a restart).
     let configuration: @Sendable () -> Configuration
@@ -18,11 +19,13 @@ struct WebAdminOperations: AdminOperations {
         let call = try await storage.call(id: callID)
         let current = call?.extensionName.flatMap { name in config.extensions.first { $0.name == name } }.map(Extension.init)
         if let call, call.extensionName != nil, current == nil { return .extensionGone(call.extensionName ?? "-") }
-        return try await pipeline.resendMail(callID: callID, extension: current, requestedBy: actor.user.name)
+        guard let pipeline else { throw UnavailableAdminOperations.NotRunning() }
+        return try await pipeline.resendMail(callID: callID, extension: current, requestedBy: "web:\(actor.user.name)")
     }
 
     func retryNow(jobID: Int64, by actor: WebActor) async throws -> SendQueue.RetryNowResult {
-        try await queue.retryNow(jobID: jobID, by: actor.user.name)
+        guard let queue else { throw UnavailableAdminOperations.NotRunning() }
+        return try await queue.retryNow(jobID: jobID, by: "web:\(actor.user.name)")
     }
 
     func logDays() async -> [String] { LogSearch.days(in: configuration().logDirectory) }

@@ -33,6 +33,7 @@ public struct LogExcerpt: Sendable, Equatable {
 public struct UnavailableAdminOperations: AdminOperations {
     public init() {}
     public struct NotRunning: Error, CustomStringConvertible {
+        public init() {}
         public var description: String { "the gateway is not running in this process" }
     }
     public func resendMail(callID: Int64, by actor: WebActor) async throws -> MailResendResult { throw NotRunning() }

@@ -55,14 +55,14 @@ struct AdminQueuePages: Sendable {
         let id = try AdminPage.id(context)
         guard let actor = context.actor else { throw HTTPError(.forbidden) }
         let form = try await AdminPage.form(request)
-        let (param, key, detail): (String, String, String)
+        // JobOperations writes the audit entry (job.cancel) with the actor and client address.
+        let (param, key): (String, String)
         switch try await env.jobs.cancel(jobID: id, by: actor) {
-        case .canceled: (param, key, detail) = ("done", "canceled", "canceled")
+        case .canceled: (param, key) = ("done", "canceled")
         case .notFound: throw HTTPError(.notFound)
-        case .onTheLine: (param, key, detail) = ("error", "on_the_line", "refused: on the line now")
-        case .finished(let state): (param, key, detail) = ("error", "finished", "refused: already \(state.rawValue)")
+        case .onTheLine: (param, key) = ("error", "on_the_line")
+        case .finished: (param, key) = ("error", "finished")
         }
-        try await audit(env, context, action: "job.cancel", target: "job \(id)", detail: detail)
         throw back(form, id: id, param, key)
     }
 
@@ -90,20 +90,17 @@ struct AdminQueuePages: Sendable {
         let id = try AdminPage.id(context)
         guard let actor = context.actor else { throw HTTPError(.forbidden) }
         let form = try await AdminPage.form(request)
+        // JobOperations writes the audit entry (job.resend) with the actor, client address and outcome.
         switch try await env.jobs.resend(jobID: id, by: actor) {
         case .queued(let newID):
-            try await audit(env, context, action: "job.resend", target: "job \(id)", detail: "queued as job \(newID)")
             throw WebRedirect(to: "/admin/jobs/\(newID)?done=resent")
         case .notFound: throw HTTPError(.notFound)
-        case .notFinished(let state):
-            try await audit(env, context, action: "job.resend", target: "job \(id)", detail: "refused: the job is \(state.rawValue)")
+        case .notFinished:
             throw back(form, id: id, "error", "not_final")
         case .documentGone:
-            try await audit(env, context, action: "job.resend", target: "job \(id)", detail: "refused: the document is no longer stored")
             throw back(form, id: id, "error", "document_gone")
         case .refused(let reason):
             // The reason is typed: shown in the reader's language on a page of its own (no text through the URL).
-            try await audit(env, context, action: "job.resend", target: "job \(id)", detail: "refused: \(reason.text("en"))")
             return PageRenderer.shared.page("admin-refused", [
                 "message": reason.text(context.language), "back": form["back"] == "job" ? "/admin/jobs/\(id)" : "/admin/queue",
             ], request: request, context: context, status: .unprocessableContent)
