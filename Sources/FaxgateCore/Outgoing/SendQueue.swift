@@ -282,9 +282,29 @@ public actor SendQueue: Service {
 
     /// Cancels a job that is not on the line. Returns what happened, for the CLI's answer.
     public func cancel(jobID: Int64) async throws -> String {
-        guard var job = try await storage.job(id: jobID) else { return "no job #\(jobID)" }
+        switch try await cancelJob(jobID: jobID) {
+        case .canceled: return "job #\(jobID) canceled"
+        case .notFound: return "no job #\(jobID)"
+        case .onTheLine: return "job #\(jobID) is on the line now; it cannot be stopped mid-call"
+        case .finished(let state): return "job #\(jobID) is already \(state.rawValue)"
+        }
+    }
+
+    /// What `cancelJob` did (the web pages say it in the reader's language).
+    public enum CancelResult: Sendable, Equatable {
+        case canceled
+        case notFound
+        case onTheLine
+        case finished(FaxJob.State)
+    }
+
+    /// Cancels a waiting (ready or deferred) job. The update expects the state read, so a job the dialler takes
+    /// in the same moment is never overwritten: the cancel then answers `onTheLine` and the call goes on.
+    /// `by` names who canceled in the job's history (nil: the CLI's "canceled").
+    public func cancelJob(jobID: Int64, by actor: String? = nil) async throws -> CancelResult {
+        guard var job = try await storage.job(id: jobID) else { return .notFound }
         guard job.state == .ready || job.state == .deferred else {
-            return job.state == .active ? "job #\(jobID) is on the line now; it cannot be stopped mid-call" : "job #\(jobID) is already \(job.state.rawValue)"
+            return job.state == .active ? .onTheLine : .finished(job.state)
         }
         let previous = job.state
         job.state = .canceled
@@ -330,9 +350,29 @@ public actor SendQueue: Service {
     /// string must pass the dial policy, and the new job counts against the original daily limit.
     /// Answers starting with "refused:" make the CLI exit non-zero.
     public func resend(jobID: Int64) async throws -> String {
-        guard let old = try await storage.job(id: jobID) else { return "no job #\(jobID)" }
-        guard old.state.isFinal else { return "job #\(jobID) is still \(old.state.rawValue)" }
-        guard FileManager.default.fileExists(atPath: old.sffPath) else { return "the document of job #\(jobID) is no longer stored" }
+        switch try await resendJob(jobID: jobID) {
+        case .queued(let job): return "job #\(job.id ?? 0) queued (resend of #\(jobID))"
+        case .notFound: return "no job #\(jobID)"
+        case .notFinished(let state): return "job #\(jobID) is still \(state.rawValue)"
+        case .documentGone: return "the document of job #\(jobID) is no longer stored"
+        case .refused(let refusal): return "refused: resend of job #\(jobID): \(refusal)"
+        }
+    }
+
+    /// What `resendJob` did (the web pages say it in the reader's language).
+    public enum ResendResult: Sendable, Equatable {
+        case queued(FaxJob)
+        case notFound
+        case notFinished(FaxJob.State)
+        case documentGone
+        case refused(DialRules.Refusal)
+    }
+
+    /// `resend` with a typed answer; the one implementation of the rules (CLI and web pages).
+    public func resendJob(jobID: Int64, by actor: String? = nil) async throws -> ResendResult {
+        guard let old = try await storage.job(id: jobID) else { return .notFound }
+        guard old.state.isFinal else { return .notFinished(old.state) }
+        guard FileManager.default.fileExists(atPath: old.sffPath) else { return .documentGone }
         var job = FaxJob(intakeID: old.intakeID, sender: old.sender, senderName: old.senderName, extensionName: old.extensionName,
                          language: old.language, number: old.number, dialString: old.dialString, subject: old.subject,
                          pages: old.pages, fine: old.fine, sffPath: old.sffPath, requestMessageID: old.requestMessageID)
@@ -342,24 +382,24 @@ public actor SendQueue: Service {
         if let rules = settings.rules {
             if let refusal = rules.mayResend(old, local: DialRules.isLocal(limitKey: job.limitKey!, sender: old.sender)) {
                 logger.notice("resend refused: \(refusal)", metadata: meta)
-                return "refused: resend of job #\(jobID): \(refusal)"
+                return .refused(refusal)
             }
             switch rules.destination(for: old) {
             case .failure(let refusal):
                 logger.notice("resend refused: \(refusal)", metadata: meta)
-                return "refused: resend of job #\(jobID): \(refusal)"
+                return .refused(refusal)
             case .success(let dial):
                 job.dialString = dial.digits
             }
             if let refusal = try await rules.checkLimits(storage: storage, limitKey: job.limitKey!, newJobs: 1, newPages: old.pages) {
                 logger.notice("resend refused: \(refusal)", metadata: meta)
-                return "refused: resend of job #\(jobID): \(refusal)"
+                return .refused(refusal)
             }
         } else if DialString(old.dialString) == nil {
-            return "refused: resend of job #\(jobID): \(DialPolicy.Refusal.notDiallable(old.dialString))"
+            return .refused(.dial(.notDiallable(old.dialString)))
         }
-        let saved = try await storage.insertJobs([job], intake: nil, event: "resend of job #\(jobID)")
+        let saved = try await storage.insertJobs([job], intake: nil, event: "resend of job #\(jobID)" + (actor.map { " by \($0)" } ?? ""))
         wake()
-        return "job #\(saved.first?.id ?? 0) queued (resend of #\(jobID))"
+        return .queued(saved.first ?? job)
     }
 }

@@ -72,8 +72,10 @@ public actor SubmissionProcessor {
         public var numbers: [String]
         /// The local user who submitted (owner of the drop request): daily limits count per local user.
         public var submitterUID: UInt32?
-        public init(extensionName: String, numbers: [String], submitterUID: UInt32? = nil) {
-            self.extensionName = extensionName; self.numbers = numbers; self.submitterUID = submitterUID
+        /// What daily limits count under instead of the local user (the web pages: "web:<login>").
+        public var limitKey: String?
+        public init(extensionName: String, numbers: [String], submitterUID: UInt32? = nil, limitKey: String? = nil) {
+            self.extensionName = extensionName; self.numbers = numbers; self.submitterUID = submitterUID; self.limitKey = limitKey
         }
     }
 
@@ -103,6 +105,40 @@ public actor SubmissionProcessor {
             record = try await refuse(mail, intake: record, refusal, language: language)
         }
         return record
+    }
+
+    /// What a submitter who waits for the answer (the web pages) is told.
+    public enum Answer: Sendable {
+        case queued([FaxJob])
+        case refused(Refusal)
+    }
+
+    /// A submission whose submitter waits on screen (the web pages): the same checks and rendering as `process`,
+    /// jobs queued the same way; a refusal is recorded in the ledger (state rejected, the reason in `detail`) but
+    /// answered by no mail and no digest, since the submitter reads the typed reason in their own language.
+    /// nil when the record was decided already (a repeat after a crash).
+    public func answer(_ mail: IncomingMail, intake: IntakeRecord, local: LocalSubmission) async throws -> Answer? {
+        guard intake.state == .fetched, let intakeID = intake.id else { return nil }
+        var record = intake
+        let meta: Logger.Metadata = ["intake": "\(intakeID)", "source": "\(intake.source)"]
+        do {
+            let jobs = try await plan(mail, intake: record, local: local)
+            record.state = .accepted
+            record.detail = "\(jobs.count) job(s)"
+            let saved = try await storage.insertJobs(jobs, intake: record, event: "queued from \(intake.source) submission")
+            logger.info("submission accepted", metadata: meta.merging(["jobs": "\(saved.map { $0.id ?? 0 })", "pages": "\(jobs.first?.pages ?? 0)"]) { $1 })
+            jobsAdded()
+            GatewayMetrics.intakeDecided(.accepted, source: .web)
+            return .queued(saved)
+        } catch let refusal as Refusal {
+            record.state = .rejected
+            record.decidedAt = Date()
+            record.detail = ([refusal.description] + refusal.detail).joined(separator: "; ")
+            try await storage.updateIntake(record)
+            logger.notice("submission refused: \(refusal.description)", metadata: meta)
+            GatewayMetrics.intakeDecided(.rejected, source: .web)
+            return .refused(refusal)
+        }
     }
 
     /// Answers the sender with the reason — only when that address may be answered (backscatter) and has not
@@ -378,7 +414,7 @@ public actor SubmissionProcessor {
         let sender = mail.fromAddress!.lowercased()
         let startOfDay = Calendar.current.startOfDay(for: Date())
         // Per address, per allow-list domain when a domain entry let the sender in, per local user for the CLI.
-        let limitKey = local.map { DialRules.localLimitKey(uid: $0.submitterUID ?? getuid()) }
+        let limitKey = local.map { $0.limitKey ?? DialRules.localLimitKey(uid: $0.submitterUID ?? getuid()) }
             ?? DialRules.limitKey(sender: sender, allowEntry: grant.allowEntry)
         let used = try await storage.usage(limitKey: limitKey, since: startOfDay)
         if let limit = dialPolicy.checkLimits(jobsToday: used.jobs, pagesToday: used.pages,

@@ -1,6 +1,7 @@
 import FaxDocument
 import FaxgateCore
 import Foundation
+import HTTPTypes
 import Hummingbird
 import VoiceAudio
 
@@ -145,7 +146,8 @@ public enum RangedBody {
         let spec = value.dropFirst(6).trimmingCharacters(in: .whitespaces)
         guard !spec.contains(","), let dash = spec.firstIndex(of: "-") else { return nil }
         let first = spec[..<dash].trimmingCharacters(in: .whitespaces), last = spec[spec.index(after: dash)...].trimmingCharacters(in: .whitespaces)
-        guard first.allSatisfy(\.isASCIIDigit), last.allSatisfy(\.isASCIIDigit), first.count <= 18, last.count <= 18 else { return nil }
+        let isDigits: (String) -> Bool = { $0.unicodeScalars.allSatisfy { ("0"..."9").contains($0) } }
+        guard isDigits(first), isDigits(last), first.count <= 18, last.count <= 18 else { return nil }
         if first.isEmpty {
             guard let n = Int(last), n > 0 else { return nil }
             return max(0, size - n)..<size

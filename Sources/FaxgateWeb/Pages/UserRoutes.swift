@@ -2,6 +2,7 @@ import FaxDocument
 import FaxgateCore
 import FaxRender
 import Foundation
+import HTTPTypes
 import Hummingbird
 
 /// The user's pages: received faxes and voicemails (/inbox), sent faxes (/sent), send a fax (/send).
@@ -71,15 +72,7 @@ enum UserPage {
 
     /// The fields of an `application/x-www-form-urlencoded` body (the middleware collected it already for CSRF).
     static func form(_ request: Request, limit: Int = 64 * 1024) async throws -> [String: String] {
-        let buffer = try await request.body.collect(upTo: limit)
-        let text = String(buffer: buffer)
-        var out: [String: String] = [:]
-        for pair in text.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1).map { String($0).replacingOccurrences(of: "+", with: " ") }
-            guard let key = parts.first?.removingPercentEncoding else { continue }
-            out[key] = parts.count > 1 ? (parts[1].removingPercentEncoding ?? "") : ""
-        }
-        return out
+        formFields(String(buffer: try await request.body.collect(upTo: limit)))
     }
 
     /// Extension names the user works with: their own; for an admin every configured one.

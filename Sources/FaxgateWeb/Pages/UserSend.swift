@@ -1,5 +1,6 @@
 import FaxgateCore
 import Foundation
+import HTTPTypes
 import Hummingbird
 import MultipartKit
 import NIOCore
