@@ -50,6 +50,8 @@ final class GatewayHarness: @unchecked Sendable {
         var replies: String? = nil
         /// `web:` section (keys and values, one per line, unindented), e.g. "listen: 127.0.0.1:18025".
         var web: String? = nil
+        /// `outgoing.retry` (a YAML flow mapping); the default retries after a second.
+        var outgoingRetry = "{busy_seconds: 1, no_answer_seconds: 1, protocol_error_seconds: 1, network_failure_seconds: 1, max_tries: 4, max_protocol_errors: 2}"
     }
     let options: Options
     /// Extra environment for the next `startGateway()` (e.g. the test-only FAXGATE_TEST_CRASH_AFTER).
@@ -133,7 +135,7 @@ final class GatewayHarness: @unchecked Sendable {
           subject_addresses: [fax@example.test]
           line: {country_code: "49", area_code: "30"}
           policy: {max_pages_per_sender_per_day: \(options.maxPagesPerDay)}
-          retry: {busy_seconds: 1, no_answer_seconds: 1, protocol_error_seconds: 1, network_failure_seconds: 1, max_tries: 4, max_protocol_errors: 2}
+          retry: \(options.outgoingRetry)
           render_timeout_seconds: 10
           max_message_bytes: 10485760
           mailboxes:
