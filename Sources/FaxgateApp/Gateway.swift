@@ -1,4 +1,5 @@
 import FaxgateCore
+import FaxgateWeb
 import Foundation
 import Logging
 import MailOut
@@ -79,10 +80,14 @@ struct Gateway {
                                            queue: queue, logger: logger.with(label: "drop"))
         let intakes = try PluginRegistry.mailIntakes(config, storage: storage, processor: processor, logger: logger.with(label: "intake"))
 
-        let retention = try PrivacyAssembly.retentionService(config, storage: storage, logger: logger.with(label: "retention"))
+        let retention = try PrivacyAssembly.retentionService(config, storage: storage, logger: logger.with(label: "retention"), live: live)
+        let web = try webServices(storage: storage, live: live, pipeline: pipeline, queue: queue, processor: processor,
+                                  transport: transport, intakes: intakes, outbox: outbox)
         logger.info("faxgate \(FaxgateVersion.string) starting", metadata: [
             "extensions": "\(config.extensions.count)", "spool": "\(config.spoolDirectory)", "transport": "\(transport.name)",
         ])
+        // Last, so SIGTERM stops taking web requests before the parts they drive.
+        let webConfigs: [ServiceGroupConfiguration.ServiceConfiguration] = web.map { .init(service: $0) }
         let group = ServiceGroup(configuration: .init(
             services: [
                 .init(service: outbox),
@@ -90,11 +95,34 @@ struct Gateway {
                 .init(service: transport),
                 .init(service: queue),
                 .init(service: drop),
-            ] + intakes.map { .init(service: $0) } + (retention.map { [.init(service: $0)] } ?? []),
+            ] + intakes.map { .init(service: $0) } + (retention.map { [.init(service: $0)] } ?? []) + webConfigs,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()
         logger.info("faxgate stopped")
+    }
+
+    /// The web pages (`web.enabled`): the operations over the parts assembled above, then the HTTP server.
+    func webServices(storage: any Storage, live: LiveConfiguration, pipeline: ReceptionPipeline, queue: SendQueue,
+                     processor: SubmissionProcessor, transport: any FaxTransport, intakes: [any MailIntakeStatusReporting], outbox: Outbox) throws -> [any Service] {
+        guard config.web.enabled else { return [] }
+        guard let configPath else {
+            logger.warning("web pages not started: no configuration file path (office settings need it)")
+            return []
+        }
+        let current: @Sendable () -> Configuration = { live.current }
+        let webLogger = logger.with(label: "web")
+        let jobs = WebJobOperations(storage: storage, queue: queue, processor: processor, configuration: current,
+                                    spoolDirectory: config.spoolDirectory, logger: webLogger)
+        let environment = WebEnvironment(
+            storage: storage, configuration: current, jobs: jobs,
+            office: WebOfficeSettingsOperations(store: try OfficeSettingsStore(storage: storage, file: configPath), live: live, logger: webLogger),
+            privacy: WebPrivacyOperations(configuration: current, configPath: configPath, storage: storage, logger: webLogger),
+            status: WebStatusOperations(storage: storage, transport: transport, intakes: intakes, outbox: outbox, configuration: current),
+            logger: webLogger,
+            admin: WebAdminOperations(pipeline: pipeline, queue: queue, storage: storage, configuration: current))
+        logger.info("web pages on \(config.web.usesTLS ? "https" : "http")://\(config.web.listen)")
+        return [jobs, WebServer(environment: environment, settings: config.web)]
     }
 
     static func smtpSettings(_ config: Configuration) throws -> SMTPSettings {

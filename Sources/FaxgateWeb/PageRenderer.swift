@@ -24,8 +24,11 @@ public struct PageRenderer: Sendable {
         do { return try PageRenderer(loadingSynchronously: ()) } catch { fatalError("FaxgateWeb templates: \(error)") }
     }()
 
+    /// The bundle's `Templates` folder.
+    public static var templateDirectory: String? { Bundle.module.path(forResource: "Templates", ofType: nil) }
+
     init(loadingSynchronously: Void) throws {
-        guard let dir = Bundle.module.path(forResource: "Templates", ofType: nil) else {
+        guard let dir = Self.templateDirectory else {
             throw StorageError("FaxgateWeb templates are missing from the bundle")
         }
         var library = MustacheLibrary()
