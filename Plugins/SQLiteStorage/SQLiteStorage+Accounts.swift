@@ -60,6 +60,16 @@ extension SQLiteStorage {
             try db.create(index: "call_on_extensionName_id", on: "call", columns: ["extensionName", "id"])
             try db.create(index: "job_on_extensionName_id", on: "job", columns: ["extensionName", "id"])
         }
+        // Lists are newest first by time (as the journal and the admin page's merge of calls and jobs): with
+        // (extensionName, time) and (time) a page is one index range, also with a date range; (…, id) made a wide
+        // date range sort every matching row (1.4 s at 1,000,000 calls).
+        m.registerMigration("web-v2-list-indexes-by-time") { db in
+            try db.drop(index: "call_on_extensionName_id")
+            try db.drop(index: "job_on_extensionName_id")
+            try db.create(index: "call_on_extensionName_startedAt", on: "call", columns: ["extensionName", "startedAt"])
+            try db.create(index: "job_on_createdAt", on: "job", columns: ["createdAt"])
+            try db.create(index: "job_on_extensionName_createdAt", on: "job", columns: ["extensionName", "createdAt"])
+        }
     }
 
     // MARK: Users
@@ -213,78 +223,25 @@ extension SQLiteStorage {
     // MARK: Filtered lists
 
     public func searchCalls(_ query: CallQuery) async throws -> [CallRecord] {
-        guard let filter = CallFilter(query) else { return [] }
-        let limit = max(0, query.limit)
+        guard let filter = ListFilter(query) else { return [] }
         return try await pool.read { db in
-            guard let arms = filter.extensionArms else {
-                return try CallRow.fetchAll(db, sql: "SELECT * FROM call WHERE \(filter.sql) ORDER BY id DESC LIMIT ?",
-                                            arguments: filter.arguments + [limit]).map(\.record)
-            }
-            // One index range per extension, each newest first and cut at the limit, merged: the cost is bounded by
-            // extensions × limit rows however many calls exist (an IN list would sort every matching row).
-            let union = arms.map { _ in
-                "SELECT * FROM (SELECT id FROM call WHERE extensionName = ? AND \(filter.sql) ORDER BY id DESC LIMIT ?)"
-            }.joined(separator: " UNION ALL ")
-            var args: StatementArguments = []
-            for name in arms { args += [name]; args += filter.arguments; args += [limit] }
-            args += [limit]
-            return try CallRow.fetchAll(db, sql: "SELECT * FROM call WHERE id IN (\(union)) ORDER BY id DESC LIMIT ?",
-                                        arguments: args).map(\.record)
+            let page = try filter.pageSQL(db, table: "call", time: "startedAt", beforeID: query.beforeID, limit: query.limit)
+            return try CallRow.fetchAll(db, sql: page.sql, arguments: page.arguments).map(\.record)
         }
     }
 
     public func countCalls(_ query: CallQuery) async throws -> Int {
-        guard let filter = CallFilter(query) else { return 0 }
-        return try await pool.read { db in
-            var sql = "SELECT COUNT(*) FROM call WHERE \(filter.sql)"
-            var args = filter.arguments
-            if let arms = filter.extensionArms {
-                sql += " AND extensionName IN (\(arms.map { _ in "?" }.joined(separator: ",")))"
-                args += StatementArguments(arms)
-            }
-            return try Int.fetchOne(db, sql: sql, arguments: args) ?? 0
-        }
+        guard let filter = ListFilter(query) else { return 0 }
+        let count = filter.countSQL(table: "call")
+        return try await pool.read { db in try Int.fetchOne(db, sql: count.sql, arguments: count.arguments) ?? 0 }
     }
 
     public func searchJobs(_ query: JobQuery) async throws -> [FaxJob] {
-        var conditions: [String] = []
-        var args: StatementArguments = []
-        if let states = query.states {
-            guard !states.isEmpty else { return [] }
-            conditions.append("state IN (\(states.map { _ in "?" }.joined(separator: ",")))")
-            args += StatementArguments(states.map(\.rawValue).sorted())
-        }
-        if let beforeID = query.beforeID { conditions.append("id < ?"); args += [beforeID] }
-        if let from = query.from { conditions.append("createdAt >= ?"); args += [from] }
-        if let to = query.to { conditions.append("createdAt < ?"); args += [to] }
-        if let text = query.text?.trimmingCharacters(in: .whitespaces), !text.isEmpty {
-            var alternatives = ["number LIKE ? ESCAPE '\\'", "sender LIKE ? ESCAPE '\\'"]
-            args += [Self.likePattern(text), Self.likePattern(text)]
-            if let digits = Self.searchDigits(text) {
-                alternatives += ["number LIKE ? ESCAPE '\\'", "dialString LIKE ? ESCAPE '\\'"]
-                args += [Self.likePattern(digits), Self.likePattern(digits)]
-            }
-            conditions.append("(" + alternatives.joined(separator: " OR ") + ")")
-        }
-        let filterSQL = conditions.isEmpty ? "1" : conditions.joined(separator: " AND ")
-        let limit = max(0, query.limit)
-        if let wanted = query.extensions, wanted.isEmpty { return [] }
-        let extensions = query.extensions?.sorted()
-        let filterArgs = args
+        guard let filter = ListFilter(query) else { return [] }
         return try await pool.read { db in
             guard try db.tableExists("job") else { return [] }
-            guard let extensions else {
-                return try JobRow.fetchAll(db, sql: "SELECT * FROM job WHERE \(filterSQL) ORDER BY id DESC LIMIT ?",
-                                           arguments: filterArgs + [limit]).map(\.job)
-            }
-            let union = extensions.map { _ in
-                "SELECT * FROM (SELECT id FROM job WHERE extensionName = ? AND \(filterSQL) ORDER BY id DESC LIMIT ?)"
-            }.joined(separator: " UNION ALL ")
-            var all: StatementArguments = []
-            for name in extensions { all += [name]; all += filterArgs; all += [limit] }
-            all += [limit]
-            return try JobRow.fetchAll(db, sql: "SELECT * FROM job WHERE id IN (\(union)) ORDER BY id DESC LIMIT ?",
-                                       arguments: all).map(\.job)
+            let page = try filter.pageSQL(db, table: "job", time: "createdAt", beforeID: query.beforeID, limit: query.limit)
+            return try JobRow.fetchAll(db, sql: page.sql, arguments: page.arguments).map(\.job)
         }
     }
 
@@ -309,49 +266,111 @@ extension SQLiteStorage {
     }
 }
 
-/// The WHERE clause shared by searchCalls and countCalls (everything but the extension restriction, which
-/// searchCalls turns into one index range per extension).
-private struct CallFilter {
-    var sql: String
-    var arguments: StatementArguments
-    /// nil = all extensions (and calls without one); otherwise the sorted names, never empty.
-    var extensionArms: [String]?
+/// A list query as SQL: the WHERE clause of its filters, and the extension restriction, which the page query turns
+/// into one index range per extension. Lists are newest first by time, then id; paging continues after the row
+/// `beforeID` in that order, so the (extensionName, time) and (time) indexes deliver a page without sorting the
+/// table, whatever the date range (measured with 1,000,000 calls: every page query under 2 ms).
+private struct ListFilter {
+    struct Statement {
+        var sql: String
+        var arguments: StatementArguments = []
+    }
+    var conditions: [String] = []
+    var arguments: StatementArguments = []
+    /// nil = all extensions (and rows without one); otherwise the sorted names, never empty.
+    var extensions: [String]?
+
+    var whereSQL: String { conditions.isEmpty ? "1" : conditions.joined(separator: " AND ") }
 
     /// nil when the query cannot match anything (an empty set restricts to nothing, never to everything).
     init?(_ q: CallQuery) {
-        var conditions: [String] = []
-        var args: StatementArguments = []
-        if let extensions = q.extensions {
-            guard !extensions.isEmpty else { return nil }
-            extensionArms = extensions.sorted()
-        }
-        if let direction = q.direction { conditions.append("direction = ?"); args += [direction.rawValue] }
-        if let kinds = q.kinds {
-            guard !kinds.isEmpty else { return nil }
-            conditions.append("kind IN (\(kinds.map { _ in "?" }.joined(separator: ",")))")
-            args += StatementArguments(kinds.map(\.rawValue).sorted())
-        }
-        if let states = q.states {
-            guard !states.isEmpty else { return nil }
-            conditions.append("state IN (\(states.map { _ in "?" }.joined(separator: ",")))")
-            args += StatementArguments(states.map(\.rawValue).sorted())
-        }
+        guard restrict(to: q.extensions) else { return nil }
+        if let direction = q.direction { add("direction = ?", [direction.rawValue]) }
+        guard oneOf("kind", q.kinds.map { Set($0.map(\.rawValue)) }), oneOf("state", q.states.map { Set($0.map(\.rawValue)) }) else { return nil }
         if let text = q.text?.trimmingCharacters(in: .whitespaces), !text.isEmpty {
             var alternatives = ["remoteStationID LIKE ? ESCAPE '\\'"]
-            args += [SQLiteStorage.likePattern(text)]
+            var args: StatementArguments = [SQLiteStorage.likePattern(text)]
             if let digits = SQLiteStorage.searchDigits(text) {
                 alternatives.append("callingNumber LIKE ? ESCAPE '\\'")
                 args += [SQLiteStorage.likePattern(digits)]
             }
-            conditions.append("(" + alternatives.joined(separator: " OR ") + ")")
+            add("(" + alternatives.joined(separator: " OR ") + ")", args)
         }
         // Half-open: from ≤ startedAt < to.
-        if let from = q.from { conditions.append("startedAt >= ?"); args += [from] }
-        if let to = q.to { conditions.append("startedAt < ?"); args += [to] }
-        if let minPages = q.minPages { conditions.append("pages >= ?"); args += [minPages] }
-        if let beforeID = q.beforeID { conditions.append("id < ?"); args += [beforeID] }
-        sql = conditions.isEmpty ? "1" : conditions.joined(separator: " AND ")
-        arguments = args
+        if let from = q.from { add("startedAt >= ?", [from]) }
+        if let to = q.to { add("startedAt < ?", [to]) }
+        if let minPages = q.minPages { add("pages >= ?", [minPages]) }
+    }
+
+    init?(_ q: JobQuery) {
+        guard restrict(to: q.extensions), oneOf("state", q.states.map { Set($0.map(\.rawValue)) }) else { return nil }
+        if let text = q.text?.trimmingCharacters(in: .whitespaces), !text.isEmpty {
+            var alternatives = ["number LIKE ? ESCAPE '\\'", "sender LIKE ? ESCAPE '\\'"]
+            var args: StatementArguments = [SQLiteStorage.likePattern(text), SQLiteStorage.likePattern(text)]
+            if let digits = SQLiteStorage.searchDigits(text) {
+                alternatives += ["number LIKE ? ESCAPE '\\'", "dialString LIKE ? ESCAPE '\\'"]
+                args += [SQLiteStorage.likePattern(digits), SQLiteStorage.likePattern(digits)]
+            }
+            add("(" + alternatives.joined(separator: " OR ") + ")", args)
+        }
+        if let from = q.from { add("createdAt >= ?", [from]) }
+        if let to = q.to { add("createdAt < ?", [to]) }
+    }
+
+    private mutating func restrict(to names: Set<String>?) -> Bool {
+        guard let names else { return true }
+        extensions = names.sorted()
+        return !names.isEmpty
+    }
+
+    private mutating func oneOf(_ column: String, _ values: Set<String>?) -> Bool {
+        guard let values else { return true }
+        guard !values.isEmpty else { return false }
+        add("\(column) IN (\(values.map { _ in "?" }.joined(separator: ",")))", StatementArguments(values.sorted()))
+        return true
+    }
+
+    private mutating func add(_ condition: String, _ args: StatementArguments) {
+        conditions.append(condition)
+        arguments += args
+    }
+
+    func countSQL(table: String) -> Statement {
+        var sql = "SELECT COUNT(*) FROM \(table) WHERE \(whereSQL)"
+        var args = arguments
+        if let extensions {
+            sql += " AND extensionName IN (\(extensions.map { _ in "?" }.joined(separator: ",")))"
+            args += StatementArguments(extensions)
+        }
+        return Statement(sql: sql, arguments: args)
+    }
+
+    /// One page, newest first. Per extension: its newest `limit` rows from the (extensionName, time) index, merged;
+    /// the cost is bounded by extensions × limit rows however many rows exist (an IN list would sort every match).
+    func pageSQL(_ db: Database, table: String, time: String, beforeID: Int64?, limit: Int) throws -> Statement {
+        var inner = whereSQL
+        var innerArgs = arguments
+        if let beforeID {
+            // The row's place in the order. If retention removed it meanwhile its time is unknown: continue with the
+            // older ids (ids follow arrival, which for calls and jobs is their time).
+            if let at = try Date.fetchOne(db, sql: "SELECT \(time) FROM \(table) WHERE id = ?", arguments: [beforeID]) {
+                inner += " AND (\(time), id) < (?, ?)"
+                innerArgs += [at, beforeID]
+            } else {
+                inner += " AND id < ?"
+                innerArgs += [beforeID]
+            }
+        }
+        let order = "ORDER BY \(time) DESC, id DESC LIMIT ?"
+        let limit = max(0, limit)
+        guard let extensions else {
+            return Statement(sql: "SELECT * FROM \(table) WHERE \(inner) \(order)", arguments: innerArgs + [limit])
+        }
+        let union = extensions.map { _ in "SELECT id FROM (SELECT id FROM \(table) WHERE extensionName = ? AND \(inner) \(order))" }
+            .joined(separator: " UNION ALL ")
+        var args: StatementArguments = []
+        for name in extensions { args += [name]; args += innerArgs; args += [limit] }
+        return Statement(sql: "SELECT * FROM \(table) WHERE id IN (\(union)) \(order)", arguments: args + [limit])
     }
 }
 

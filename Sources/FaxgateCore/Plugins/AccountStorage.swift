@@ -34,10 +34,10 @@ public protocol AccountStorage: Sendable {
     func readCallIDs(userID: Int64, among callIDs: [Int64]) async throws -> Set<Int64>
 
     // MARK: Filtered lists
-    /// Newest first.
+    /// Newest first: startedAt, then id, descending.
     func searchCalls(_ query: CallQuery) async throws -> [CallRecord]
     func countCalls(_ query: CallQuery) async throws -> Int
-    /// Newest first.
+    /// Newest first: createdAt, then id, descending.
     func searchJobs(_ query: JobQuery) async throws -> [FaxJob]
 }
 

@@ -104,7 +104,7 @@ public struct CallQuery: Sendable, Equatable {
     public var from: Date?
     public var to: Date?
     public var minPages: Int?
-    /// Keyset paging: only ids below this one (newest first).
+    /// Keyset paging: the calls after this one in the list's order (newest first: startedAt, then id, descending).
     public var beforeID: Int64?
     public var limit: Int
 
@@ -122,6 +122,7 @@ public struct JobQuery: Sendable, Equatable {
     public var states: Set<FaxJob.State>?
     /// Substring of the number or the sender address.
     public var text: String?
+    /// Keyset paging: the jobs after this one in the list's order (newest first: createdAt, then id, descending).
     public var beforeID: Int64?
     public var limit: Int
     /// Half-open range of `createdAt`: from ≤ createdAt < to (the admin journal's date filter).
