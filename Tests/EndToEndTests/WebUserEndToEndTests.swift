@@ -64,15 +64,13 @@ final class WebUserEndToEndTests: XCTestCase {
     }
 
     func testUserPages_onlyOwnExtensions_documentsRangeSendRefuseCancel() async throws {
-        let port = try BrowserEndToEndTests.freePort()
         let work = try TemporaryDirectory("web-user")
         let h = try GatewayHarness(.init(
-            language: "en", mailToFax: true, voicemail: "max_seconds: 6\nsilence_seconds: 2\nmin_seconds: 1",
-            web: "listen: 127.0.0.1:\(port)"))
+            language: "en", mailToFax: true, voicemail: "max_seconds: 6\nsilence_seconds: 2\nmin_seconds: 1"))
         defer { h.shutdown() }
         try await h.startGateway()
         do {
-            try await scenario(h, port: port, work: work)
+            try await scenario(h, port: h.webPort, work: work)
         } catch {
             print("--- gateway log (tail):\n" + String(h.gatewayLog().suffix(5000)))
             throw error
