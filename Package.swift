@@ -189,6 +189,8 @@ let package = Package(
             name: "WebTests",
             dependencies: [
                 "FaxgateWeb", "FaxgateCore", "SQLiteStorage", "TestSupport",
+                // The privacy pages' tests drive the app's operations (the CLI's functions) and compare with the CLI binary.
+                "FaxgateApp", "faxgate",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdOTP", package: "hummingbird-auth"),
             ],

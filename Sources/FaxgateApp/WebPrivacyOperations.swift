@@ -87,7 +87,8 @@ struct WebPrivacyOperations: PrivacyOperations {
     }
 
     func deleteSnapshot(named name: String) async throws -> DeletionCounts {
-        try await PrivacyActions.deleteSnapshot(named: name, configuration(), storage: storage as? any PrivacyStorage)
+        // The deletion goes into the privacy trail (tables created first) when the storage keeps one.
+        try await PrivacyActions.deleteSnapshot(named: name, configuration(), storage: storage is any PrivacyStorage ? try privacy() : nil)
     }
 
     func retentionAudit(limit: Int) async throws -> [AuditRecord] {
