@@ -14,6 +14,9 @@ struct SecurityHeadersMiddleware: RouterMiddleware {
         + "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 
     func handle(_ request: Request, context: WebContext, next: (Request, WebContext) async throws -> Response) async throws -> Response {
+        // The scheme (and client) decide HSTS here too: a trusted proxy's X-Forwarded-Proto counts.
+        var context = context
+        WebSessionMiddleware.resolveClient(request, &context, settings: settings)
         var response: Response
         do {
             response = try await next(request, context)
