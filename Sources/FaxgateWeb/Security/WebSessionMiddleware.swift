@@ -38,7 +38,9 @@ struct WebSessionMiddleware: RouterMiddleware {
             context.csrfToken = WebSessions.randomToken()
             cookies.append(WebCookies.make(WebCookies.preSession, context.csrfToken, settings: settings, https: context.isHTTPS))
         }
-        context.language = Self.language(request, user: context.user)
+        // The stored choice counts once logged in: the switch stores it only then, so on the password and
+        // second-factor pages before that the switch's cookie must win, or the switch does nothing there.
+        context.language = Self.language(request, user: context.authState == .complete ? context.user : nil)
 
         if ![.get, .head, .options].contains(request.method) {
             let sent = try await Self.submittedToken(&request, limit: context.uploadLimit)
