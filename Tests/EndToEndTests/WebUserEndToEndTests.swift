@@ -30,9 +30,8 @@ final class WebUserEndToEndTests: XCTestCase {
                      headers: [String] = []) throws -> Answer {
             let id = UUID().uuidString.prefix(8)
             let head = "\(work)/h-\(id)", out = "\(work)/b-\(id)"
-            var args = ["-s", "-S", "-b", jar, "-c", jar, "-D", head, "-o", out, "-w", "%{http_code}", "-X", method,
-                        "-H", "Accept-Language: en"]
-            for h in headers { args += ["-H", h] }
+            var args = ["-s", "-S", "-b", jar, "-c", jar, "-D", head, "-o", out, "-w", "%{http_code}", "-X", method]
+            for h in (headers.contains { $0.hasPrefix("Accept-Language:") } ? headers : headers + ["Accept-Language: en"]) { args += ["-H", h] }
             if let form { for (k, v) in form { args += ["--data-urlencode", "\(k)=\(v)"] } }
             if let multipart { for part in multipart { args += ["-F", part] } }
             args.append(base + path)
@@ -175,6 +174,12 @@ final class WebUserEndToEndTests: XCTestCase {
         XCTAssertEqual(header.dropFirst().first, "240")
         XCTAssertGreaterThan(Int(header.dropFirst(2).first ?? "") ?? 0, 300)
 
+        // "Mark read" from the list (POST with the session's token), before the voicemail is opened.
+        let marked = try anna.request("/inbox/\(annaVoice)/read", method: "POST", form: [("csrf", anna.csrf), ("back", "/inbox")])
+        XCTAssertEqual(marked.status, 303)
+        XCTAssertFalse(try anna.request("/inbox").text.contains("action=\"/inbox/\(annaVoice)/read\""), "marked read")
+        XCTAssertEqual(try anna.request("/inbox/\(annaFax)/read", method: "POST", form: [("back", "/inbox")]).status, 403, "no token")
+
         // Voicemail: a WAV, whole and by ranges as a media element asks.
         let voice = try anna.request("/inbox/\(annaVoice)")
         XCTAssertTrue(voice.text.contains("<audio controls"), "the detail page plays the message")
@@ -291,5 +296,20 @@ final class WebUserEndToEndTests: XCTestCase {
         let audit = try await storage.auditEntries(limit: 50, beforeID: nil, actor: "anna", action: "job.cancel")
         XCTAssertEqual(audit.first?.target, "job \(waiting)")
         XCTAssertEqual(h.simulator.outgoingCalls.count, 1, "the canceled job was never dialled")
+
+        // Resend (the rules of `faxgate resend`): not for Ben; for Anna a new job that is dialled now.
+        XCTAssertEqual(try ben.request("/sent/\(waiting)/resend", method: "POST", form: [("csrf", ben.csrf)]).status, 404)
+        let resent = try anna.request("/sent/\(waiting)/resend", method: "POST", form: [("csrf", anna.csrf)])
+        XCTAssertEqual(resent.status, 303, resent.text)
+        let newJob = try XCTUnwrap(resent.headers["location"].flatMap { Int64($0.dropFirst("/sent/".count)) })
+        XCTAssertNotEqual(newJob, waiting)
+        _ = try await h.waitForQueue { $0.contains { $0.id == newJob && $0.state == .done } }
+        XCTAssertEqual(h.simulator.outgoingCalls.last?.calledNumber, "0307654322")
+        let resendAudit = try await storage.auditEntries(limit: 50, beforeID: nil, actor: "anna", action: "job.resend")
+        XCTAssertEqual(resendAudit.first?.detail, "queued as job \(newJob)")
+
+        // The same pages in German.
+        let german = try anna.request("/sent/\(newJob)", headers: ["Accept-Language: de"])
+        XCTAssertTrue(german.text.contains("Sendebericht (PDF)") && german.text.contains("gesendet"), german.text)
     }
 }
