@@ -264,11 +264,12 @@ class Browser:
             self.driver.get(here)
 
     def _png(self, name, lang):
-        n = len(self.shot_files) + 1
+        # Numbered across all flows of the test (the folder is shared), so the files sort in the order visited.
+        n = len([f for f in os.listdir(self.shots) if f.endswith(".png")]) + 1
         # Width and full height of the document, so a long list is shot whole.
         height = self.driver.execute_script("return Math.max(document.body.scrollHeight, 600)")
         self.driver.set_window_size(1280, min(int(height) + 120, 4000))
-        path = os.path.join(self.shots, f"{self.flow}-{n:02d}-{name}-{lang}.png")
+        path = os.path.join(self.shots, f"{n:03d}-{self.flow}-{name}-{lang}.png")
         if not self.driver.save_screenshot(path):
             raise StepFailed(f"screenshot {path} failed")
         self.driver.set_window_size(1280, 1000)

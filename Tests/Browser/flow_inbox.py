@@ -28,11 +28,10 @@ def body(b):
         b.go("/inbox")
     for href in items:
         b.go(href)
-        audio = b.all_css("audio")
-        if audio and "voicemail" not in out:
-            a = audio[0]
+        if b.all_css("audio") and "voicemail" not in out:
+            b.shoot("voicemail")  # reloads the page in the other language and back: find elements after it
+            a = b.by_css("audio")
             src = b.driver.execute_script("return arguments[0].currentSrc || arguments[0].src || (arguments[0].querySelector('source')||{}).src", a)
-            b.shoot("voicemail")
             # Play it: the browser fetches the recording with the session and decodes it; time must advance.
             b.driver.execute_script("arguments[0].muted = true; arguments[0].play();", a)
             played = b.wait_for("the voicemail to play", lambda: b.driver.execute_script(
@@ -44,10 +43,10 @@ def body(b):
                                 "src_status": status, "src_type": ctype, "src_bytes": len(data)}
             b.driver.execute_script("arguments[0].pause()", a)
             continue
-        thumbs = b.all_css(".thumbnails img")
-        if thumbs and "fax" not in out:
-            b.wait_for("thumbnails", lambda: all(image_loaded(b, t) for t in thumbs), timeout=20)
+        if b.all_css(".thumbnails img") and "fax" not in out:
             b.shoot("fax")
+            thumbs = b.all_css(".thumbnails img")
+            b.wait_for("thumbnails", lambda: all(image_loaded(b, t) for t in thumbs), timeout=20)
             pdfs = [h for h in b.links(r".*") if h.split("?")[0].endswith(".pdf") or "pdf" in h.rsplit("/", 1)[-1]]
             fax = {"id": href.rsplit("/", 1)[1], "thumbnails": len(thumbs),
                    "thumbnail_sizes": [b.driver.execute_script("return [arguments[0].naturalWidth, arguments[0].naturalHeight]", t) for t in thumbs]}

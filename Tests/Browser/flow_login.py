@@ -92,6 +92,7 @@ def body(b):
         login_form(b, a.user, password)
         if b.path() != "/login/totp":
             raise fg.StepFailed(f"admin login asked for no TOTP code (on {b.path()})")
+        b.shoot("login-totp")
         f = b.by_css("#totp-form")
         b.fill("code", fg.totp_code(secret, time.time() + 30), f)
         b.submit(f)
