@@ -659,6 +659,23 @@ final class WebSecurityTests: XCTestCase {
         }
     }
 
+    func testBrowsersGetErrorPagesInTheirLanguage() async throws {
+        let f = try await Fixture()
+        try await f.application().test(.live) { client in
+            let b = Browser(client)
+            b.extraHeaders[.accept] = "text/html,application/xhtml+xml"
+            b.language = "de"
+            let missing = try await b.get("/no/such/page")
+            XCTAssertEqual(missing.status, .notFound)
+            XCTAssertTrue(Self.text(missing).contains("id=\"error-page\""))
+            XCTAssertTrue(Self.text(missing).contains("Nicht gefunden."))
+            XCTAssertEqual(missing.headers[.contentSecurityPolicy], SecurityHeadersMiddleware.contentSecurityPolicy)
+            let refused = try await b.post("/login", [("name", "x"), ("password", "y")])
+            XCTAssertEqual(refused.status, .forbidden)
+            XCTAssertTrue(Self.text(refused).contains("Das Formular ist abgelaufen"))
+        }
+    }
+
     func testCookieBuilderSetsSecureUnlessLoopbackPlainHTTP() {
         var loopback = WebSettings()
         loopback.listen = "127.0.0.1:8025"

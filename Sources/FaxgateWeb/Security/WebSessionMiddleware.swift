@@ -42,19 +42,45 @@ struct WebSessionMiddleware: RouterMiddleware {
         // second-factor pages before that the switch's cookie must win, or the switch does nothing there.
         context.language = Self.language(request, user: context.authState == .complete ? context.user : nil)
 
-        if ![.get, .head, .options].contains(request.method) {
-            let sent = try await Self.submittedToken(&request, limit: context.uploadLimit)
-            let expected = context.session?.csrfToken ?? request.cookies[WebCookies.preSession]?.value ?? ""
-            guard let sent, WebSessions.constantTimeEqual(sent, expected) else {
-                context.logger.notice("refused a \(request.method) without the session's CSRF token", metadata: ["path": "\(request.uri.path)"])
-                throw HTTPError(.forbidden, message: "missing or wrong CSRF token")
+        var response: Response
+        do {
+            if ![.get, .head, .options].contains(request.method) {
+                let sent = try await Self.submittedToken(&request, limit: context.uploadLimit)
+                let expected = context.session?.csrfToken ?? request.cookies[WebCookies.preSession]?.value ?? ""
+                guard let sent, WebSessions.constantTimeEqual(sent, expected) else {
+                    context.logger.notice("refused a \(request.method) without the session's CSRF token", metadata: ["path": "\(request.uri.path)"])
+                    throw CSRFRefused()
+                }
             }
+            response = try await next(request, context)
+        } catch let error as any HTTPResponseError where error.status.code >= 400 && Self.wantsHTML(request) {
+            response = Self.errorPage(error, request: request, context: context)
         }
-
-        var response = try await next(request, context)
         for cookie in cookies where !response.headers[values: .setCookie].contains(where: { $0.hasPrefix(cookie.name + "=") }) {
             response.setCookie(cookie)
         }
+        return response
+    }
+
+    /// A browser asking for a page (not a script or a client that wants JSON).
+    static func wantsHTML(_ request: Request) -> Bool {
+        (request.headers[.accept] ?? "").contains("text/html")
+    }
+
+    /// An error as a page in the user's language, inside the layout (so the way on is visible).
+    static func errorPage(_ error: any HTTPResponseError, request: Request, context: WebContext) -> Response {
+        let key: String = switch error.status.code {
+        case 400: "common.error.bad_request"
+        case 403: error is CSRFRefused ? "common.error.csrf" : "common.error.forbidden"
+        case 404: "common.error.not_found"
+        case 413: "common.error.too_large"
+        case 500...: "common.error.internal"
+        default: "common.error.other"
+        }
+        let heading = Strings.text("common.error.title", context.language).replacingOccurrences(of: "%@", with: "\(error.status.code)")
+        var response = PageRenderer.shared.page("error", ["heading": heading, "message": Strings.text(key, context.language)],
+                                                request: request, context: context, status: error.status)
+        if let original = error as? HTTPError { for field in original.headers { response.headers.append(field) } }
         return response
     }
 
@@ -158,6 +184,14 @@ struct WebSessionMiddleware: RouterMiddleware {
             }
         }
         return nil
+    }
+}
+
+/// A POST without the session's token: 403.
+struct CSRFRefused: HTTPResponseError {
+    var status: HTTPResponse.Status { .forbidden }
+    func response(from request: Request, context: some RequestContext) throws -> Response {
+        try HTTPError(.forbidden, message: "missing or wrong CSRF token").response(from: request, context: context)
     }
 }
 
