@@ -48,7 +48,8 @@ enum AdminPage {
 
     /// The query's value, trimmed, at most 200 characters; nil when empty.
     static func query(_ request: Request, _ name: String) -> String? {
-        guard let value = request.uri.queryParameters.get(name)?.trimmingCharacters(in: .whitespacesAndNewlines), !value.isEmpty else {
+        // Parsed as a form (a GET form writes a space as "+", which the URI's own parameters keep).
+        guard let value = formFields(request.uri.query ?? "")[name]?.trimmingCharacters(in: .whitespacesAndNewlines), !value.isEmpty else {
             return nil
         }
         return String(value.prefix(200))
