@@ -48,8 +48,16 @@ enum OfficeSettingsCLI {
     /// The office part of `config check`: conflict and the effective configuration's own check.
     /// Returns the effective configuration and a line saying where the office settings come from.
     static func check(_ fileConfig: Configuration, path: String) async -> (config: Configuration, problems: [String], note: String) {
+        let opened: OfficeSettingsStore?
         do {
-            guard let store = try readOnlyStore(fileConfig, path: path) else {
+            opened = try readOnlyStore(fileConfig, path: path)
+        } catch {
+            // E.g. a user who may read the file but not the service's database: the file is checked, the stored
+            // office settings cannot be; said plainly, not an error of the configuration.
+            return (fileConfig, [], "warning: the office settings in the database were not checked (cannot open it: \(error))")
+        }
+        do {
+            guard let store = opened else {
                 return (fileConfig, [], "office settings: from the file (no database yet; imported at the first start)")
             }
             let state = try await store.load(write: false)

@@ -5,6 +5,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import TestSupport
+import VoiceAudio
 import XCTest
 
 /// Issue 9, office settings (README "Settings: file and web"): with a running `faxgate serve`, an admin changes an
@@ -27,25 +28,79 @@ final class WebSettingsEndToEndTests: XCTestCase {
         }
     }
 
-    func scenario(_ h: GatewayHarness, base: String, work: TemporaryDirectory) async throws {
+    /// An admin made with the real `faxgate user add`, logged in through the real login (password change, TOTP
+    /// enrolment) in headless Chromium; its session cookies drive the HTTP requests.
+    func adminSession(_ h: GatewayHarness, work: TemporaryDirectory) throws -> WebClient {
+        let added = try runTool(GatewayHarness.faxgateBinary, ["user", "add", "--admin", "chef", "-c", h.configPath]).stdoutText
+        let password = try XCTUnwrap(added.split(separator: "\n").first { $0.hasPrefix("one-time password: ") }?.split(separator: " ").last)
+        let state = work.path + "/admin-cookies.json"
+        let login = try runTool(BrowserEndToEndTests.python, [BrowserEndToEndTests.browserDir + "/flow_login.py", "--base", h.webURL,
+                                                              "--shots", work.path + "/shots", "--state", state, "--lang", "en",
+                                                              "--user", "chef", "--password", String(password)], check: false)
+        XCTAssertTrue(login.stdoutText.contains("\"ok\": true"), String(login.stdoutText.suffix(2000)) + String(login.stderrText.suffix(2000)))
+        return try WebClient(base: h.webURL, cookieState: state)
+    }
+
+    func waitForWeb(_ base: String) async throws {
         let deadline = Date().addingTimeInterval(30)
         while await BrowserEndToEndTests.get(base + "/login") == nil {
             guard Date() < deadline else { throw ToolError(description: "faxgate serve does not answer on \(base)") }
             try await Task.sleep(for: .milliseconds(200))
         }
+    }
+
+    /// A greeting uploaded on the web is what the next voice call hears (no restart) and what the page plays;
+    /// a file sox cannot read is refused and changes nothing.
+    func testGreetingUpload_isPlayedToTheNextCaller_andOnThePage() async throws {
+        let work = try TemporaryDirectory("settings-greeting")
+        let h = try GatewayHarness(.init(voicemail: "max_seconds: 6\nsilence_seconds: 2\nmin_seconds: 1"))
+        defer { h.shutdown() }
+        try await h.startGateway()
+        do {
+            try await waitForWeb(h.webURL)
+            let web = try adminSession(h, work: work)
+            let upload = work.path + "/greeting.wav"
+            try runTool("sox", ["-n", "-r", "22050", "-c", "2", upload, "synth", "1.2", "sine", "300-900"])
+
+            // Garbage is refused with the converter's reason; nothing is stored.
+            var form = try await web.form("/admin/extensions/0", id: "greeting-form")
+            let garbage = try await web.postMultipart("/admin/extensions/0/greeting", form, file: ("greeting", "greeting.wav", Array("not audio".utf8)))
+            XCTAssertEqual(garbage.status, 422, garbage.text)
+            XCTAssertTrue(garbage.text.contains("settings-errors"), garbage.text)
+
+            form = try await web.form("/admin/extensions/0", id: "greeting-form")
+            let stored = try await web.postMultipart("/admin/extensions/0/greeting", form,
+                                                     file: ("greeting", "hello.wav", [UInt8](try Data(contentsOf: URL(fileURLWithPath: upload)))))
+            XCTAssertEqual(stored.status, 303, stored.text)
+
+            // What the page plays is the upload as sox converts it (sox dithers: compared by correlation).
+            let reference = G711.pcm(fromLine: try GreetingConverter.convert(upload))
+            let wav = try await web.request("/admin/extensions/0/greeting.wav")
+            XCTAssertEqual(wav.status, 200)
+            let page = try WAV.decode(Array(wav.data)).samples
+            XCTAssertEqual(page.count, reference.count)
+            XCTAssertGreaterThan(AudioCompare.correlation(page, reference), 0.95)
+
+            // The next caller hears exactly what the page plays (the one conversion made at upload), then the beep.
+            let call = try await h.simulator.placeVoiceCall(SimulatedVoiceCall(
+                from: "+49301112223", to: "100", speech: Array(repeating: 0xD5, count: 8000), silenceAfterSpeech: 0.2, speed: 4))
+            XCTAssertEqual(call.played.count, page.count + Tone.greetingBeep.count)
+            XCTAssertTrue(G711.pcm(fromLine: Array(call.played.prefix(page.count))) == page, "the caller hears the uploaded greeting")
+            XCTAssertTrue(Array(call.played.suffix(Tone.greetingBeep.count)) == Tone.greetingBeep)
+        } catch {
+            print("--- gateway log (tail):\n" + String(h.gatewayLog().suffix(4000)))
+            throw error
+        }
+    }
+
+    func scenario(_ h: GatewayHarness, base: String, work: TemporaryDirectory) async throws {
+        try await waitForWeb(base)
         // The first start imported the file's office settings: version 1, audited as actor "file".
         let audit = try runTool(GatewayHarness.faxgateBinary, ["audit", "-c", h.configPath, "--action", "settings."]).stdoutText
         XCTAssertTrue(audit.contains("settings.import"), audit)
 
         // An admin session, through the real login (password change, TOTP enrolment) in headless Chromium.
-        let added = try runTool(GatewayHarness.faxgateBinary, ["user", "add", "--admin", "chef", "-c", h.configPath]).stdoutText
-        let password = try XCTUnwrap(added.split(separator: "\n").first { $0.hasPrefix("one-time password: ") }?.split(separator: " ").last)
-        let state = work.path + "/admin-cookies.json"
-        let login = try runTool(BrowserEndToEndTests.python, [BrowserEndToEndTests.browserDir + "/flow_login.py", "--base", base,
-                                                              "--shots", work.path + "/shots", "--state", state, "--lang", "en",
-                                                              "--user", "chef", "--password", String(password)], check: false)
-        XCTAssertTrue(login.stdoutText.contains("\"ok\": true"), String(login.stdoutText.suffix(2000)) + String(login.stderrText.suffix(2000)))
-        let web = try WebClient(base: base, cookieState: state)
+        let web = try adminSession(h, work: work)
 
         // The audit trail names the web edit with a readable diff, by the admin.
         defer {
@@ -119,7 +174,6 @@ final class WebSettingsEndToEndTests: XCTestCase {
         hold["hold"] = "+49301234567"
         let holdSaved = try await web.post("/admin/retention/holds", hold)
         XCTAssertEqual(holdSaved.status, 303, holdSaved.text)
-        hold["hold"] = "not a subject"
         let holdRefused = try await web.post("/admin/retention/holds", try await web.form("/admin/retention", id: "hold-add").merging(["hold": "not a subject"]) { $1 })
         XCTAssertEqual(holdRefused.status, 422)
         XCTAssertTrue(holdRefused.text.contains("privacy.legal_holds[1]"), holdRefused.text)
@@ -187,22 +241,27 @@ struct WebClient {
         cookie = cookies.compactMap { c in (c["name"] as? String).map { "\($0)=\(c["value"] as? String ?? "")" } }.joined(separator: "; ")
     }
 
-    struct Answer { var status: Int; var text: String; var location: String? }
+    struct Answer {
+        var status: Int
+        var data: Data
+        var location: String?
+        var text: String { String(decoding: data, as: UTF8.self) }
+    }
 
-    func request(_ path: String, method: String = "GET", body: String? = nil) async throws -> Answer {
+    func request(_ path: String, method: String = "GET", body: Data? = nil,
+                 contentType: String = "application/x-www-form-urlencoded") async throws -> Answer {
         var r = URLRequest(url: URL(string: base + path)!)
         r.httpMethod = method
         r.setValue(cookie, forHTTPHeaderField: "Cookie")
         if let body {
-            r.httpBody = Data(body.utf8)
-            r.setValue("application/x-www-form-urlencoded", forHTTPHeaderField: "Content-Type")
+            r.httpBody = body
+            r.setValue(contentType, forHTTPHeaderField: "Content-Type")
         }
         let delegate = NoRedirects()
         let session = URLSession(configuration: .ephemeral, delegate: delegate, delegateQueue: nil)
         let (data, response) = try await session.data(for: r)
         let http = response as? HTTPURLResponse
-        return Answer(status: http?.statusCode ?? 0, text: String(decoding: data, as: UTF8.self),
-                      location: http?.value(forHTTPHeaderField: "Location"))
+        return Answer(status: http?.statusCode ?? 0, data: data, location: http?.value(forHTTPHeaderField: "Location"))
     }
 
     /// The named form's inputs, selected options, checked boxes and textareas (HTML entities decoded).
@@ -240,7 +299,20 @@ struct WebClient {
         let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
         let body = fields.map { "\($0.key.addingPercentEncoding(withAllowedCharacters: allowed)!)=\($0.value.addingPercentEncoding(withAllowedCharacters: allowed)!)" }
             .joined(separator: "&")
-        return try await request(path, method: "POST", body: body)
+        return try await request(path, method: "POST", body: Data(body.utf8))
+    }
+
+    /// A multipart/form-data POST: the text fields and one file.
+    func postMultipart(_ path: String, _ fields: [String: String], file: (field: String, name: String, bytes: [UInt8])) async throws -> Answer {
+        let boundary = "----faxgate-test-\(UUID().uuidString)"
+        var body = Data()
+        for (k, v) in fields {
+            body.append(Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(k)\"\r\n\r\n\(v)\r\n".utf8))
+        }
+        body.append(Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"\(file.field)\"; filename=\"\(file.name)\"\r\nContent-Type: audio/wav\r\n\r\n".utf8))
+        body.append(Data(file.bytes))
+        body.append(Data("\r\n--\(boundary)--\r\n".utf8))
+        return try await request(path, method: "POST", body: body, contentType: "multipart/form-data; boundary=\(boundary)")
     }
 
     static func unescape(_ s: String) -> String {
