@@ -57,9 +57,9 @@ struct Serve: AsyncParsableCommand {
         for warning in ConfigLoader.warnings(config, file: options.path) {
             logger.warning("configuration: \(warning)")
         }
-        // Office settings: the stored document or the file, by the three-way rule (README "Settings: file and web").
         // Metrics go to the Prometheus registry `/metrics` serves; once per process, only in the daemon.
         MetricsEndpoint.bootstrap()
+        // Office settings: the stored document or the file, by the three-way rule (README "Settings: file and web").
         let effective = try await OfficeSettingsCLI.effectiveForServe(config, path: options.path, logger: logger)
         try await Gateway(config: effective, logger: logger, configPath: options.path).run()
     }
