@@ -30,7 +30,6 @@ public struct RetentionService: Service {
                 let report = try await currentEngine.run(dryRun: false)
                 let deleted = report.lines.reduce(DeletionCounts()) { $0 + $1.deleted }
                 for line in report.lines { GatewayMetrics.retentionDeleted(category: line.category, count: line.deleted.items) }
-                for line in report.lines { GatewayMetrics.retentionDeleted(category: line.category, count: line.deleted.items) }
                 logger.info("retention run finished", metadata: ["items": "\(deleted.items)", "files": "\(deleted.files)"])
             } catch {
                 logger.error("retention run failed: \(error)")
