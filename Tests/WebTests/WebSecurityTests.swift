@@ -676,6 +676,41 @@ final class WebSecurityTests: XCTestCase {
         }
     }
 
+    func testMultipartFormsCarryTheTokenAndBodiesAreLimited() async throws {
+        var web = WebSettings()
+        web.maxUploadMB = 1
+        let f = try await Fixture(web: web)
+        let secret = SecondFactor.newSecret()
+        try await f.user("root", role: .admin, totp: secret)
+        try await f.application().test(.live) { client in
+            let b = Browser(client)
+            try await b.login("root")
+            try await b.totp([("code", SecondFactor.code(secret: secret, counter: SecondFactor.counter()))])
+            let token = try await b.csrf(on: "/account")
+            func multipart(_ csrf: String?, fileBytes: Int) async throws -> TestResponse {
+                let boundary = "----fgtest\(UUID().uuidString)"
+                var body = ""
+                if let csrf { body += "--\(boundary)\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n\(csrf)\r\n" }
+                body += "--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\n"
+                body += String(repeating: "x", count: fileBytes) + "\r\n--\(boundary)--\r\n"
+                var h = b.headers()
+                h[.contentType] = "multipart/form-data; boundary=\(boundary)"
+                return try await client.execute(uri: "/test/admin-action", method: .post, headers: h, body: ByteBuffer(string: body))
+            }
+            let ok = try await multipart(token, fileBytes: 1000)
+            XCTAssertEqual(ok.status, .ok)
+            let missing = try await multipart(nil, fileBytes: 1000)
+            XCTAssertEqual(missing.status, .forbidden)
+            let wrong = try await multipart("not-the-token", fileBytes: 1000)
+            XCTAssertEqual(wrong.status, .forbidden)
+            // web.max_upload_mb: 1 → a 2 MB body is refused before any handler, and the context says 1 MiB.
+            let big = try await multipart(token, fileBytes: 2 * 1024 * 1024)
+            XCTAssertEqual(big.status, .contentTooLarge)
+        }
+        let audit = try await f.storage.auditEntries(limit: 10, beforeID: nil, actor: nil, action: "test.action")
+        XCTAssertEqual(audit.count, 1, "only the multipart POST with the token acted")
+    }
+
     func testCookieBuilderSetsSecureUnlessLoopbackPlainHTTP() {
         var loopback = WebSettings()
         loopback.listen = "127.0.0.1:8025"
