@@ -276,6 +276,10 @@ final class WebPrivacyTests: XCTestCase {
                 XCTAssertEqual(refused.status, .conflict)
                 XCTAssertEqual(Self.element("hold-reason", in: Self.text(refused)), "Az. 4 O 123/26")
             }
+            // `gdpr erase` runs the same function: refused with the same reason.
+            let cli = try runTool(PrivacyTestBinary.faxgateBinary, ["gdpr", "erase", "--subject", "030 5550011", "-c", f.configPath], check: false)
+            XCTAssertNotEqual(cli.status, 0)
+            XCTAssertTrue(cli.stderrText.contains("legal hold") && cli.stderrText.contains("Az. 4 O 123/26"), cli.stderrText)
             // A hold from the configuration refuses too, and says so.
             let configHeld = try await Self.post(client, "/admin/privacy/subject/erase", cookie: f.adminCookie,
                                                  ["csrf": f.adminCSRF, "subject": "+49 30 5550077", "confirm": "yes"])
