@@ -308,6 +308,22 @@ final class WebUserEndToEndTests: XCTestCase {
         let resendAudit = try await storage.auditEntries(limit: 50, beforeID: nil, actor: "anna", action: "job.resend")
         XCTAssertEqual(resendAudit.first?.detail, "queued as job \(newJob)")
 
+        // A submission stored but not yet rendered when the gateway dies is rendered at the next start, once.
+        let dialledBefore = h.simulator.outgoingCalls.count
+        let interrupted = try anna.request("/send", method: "POST", multipart: [
+            "csrf=\(anna.csrf)", "number=030 7654323", "extension=Empfang", "files=@\(twoPages)"])
+        XCTAssertEqual(interrupted.status, 303)
+        _ = h.stopGateway(signal: SIGKILL)
+        try await h.startGateway()
+        let intakes = try await storage.intakes(source: "web", movedOnServer: false)
+        let intakeID = try XCTUnwrap(Int64(try XCTUnwrap(interrupted.headers["location"]).dropFirst("/send/".count)))
+        XCTAssertTrue(intakes.contains { $0.id == intakeID }, "the submission was recorded before the answer")
+        let resumed = try await h.waitForQueue(timeout: 60) { $0.contains { $0.number == "+49307654323" && $0.state == .done } }
+        XCTAssertEqual(resumed.filter { $0.number == "+49307654323" }.count, 1, "exactly one job")
+        XCTAssertEqual(h.simulator.outgoingCalls.count, dialledBefore + 1)
+        let followed = try anna.request("/send/\(intakeID)")
+        XCTAssertEqual(followed.status, 303, "after the restart the status page still finds the job")
+
         // The same pages in German.
         let german = try anna.request("/sent/\(newJob)", headers: ["Accept-Language: de"])
         XCTAssertTrue(german.text.contains("Sendebericht (PDF)") && german.text.contains("gesendet"), german.text)
