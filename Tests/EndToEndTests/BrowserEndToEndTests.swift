@@ -154,6 +154,8 @@ final class BrowserEndToEndTests: XCTestCase {
         let moved = try h.mail.fetch(user: newAddress, expect: 1, timeoutSeconds: 60)
         XCTAssertEqual(moved.count, 1)
         XCTAssertTrue(String(decoding: moved[0], as: UTF8.self).contains("1112224"), "the new address got another fax")
+        let old = try h.mail.fetch(user: h.mail.user, expect: 2, timeoutSeconds: 5)
+        XCTAssertEqual(old.count, 2, "the old address got nothing after the change")
 
         // 7. A snapshot, opened with the passphrase the page showed.
         let snap = try flow("flow_snapshot.py", base, shots: shots, state: adminState)
@@ -167,6 +169,14 @@ final class BrowserEndToEndTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/manifest.json"), "snapshot has no manifest")
         let wrong = try runTool("bsdtar", ["-x", "-f", archive, "-C", work.path, "--passphrase", "WRONG-WRONG"], check: false)
         XCTAssertNotEqual(wrong.status, 0, "the snapshot opens without its passphrase")
+
+        // The admin's actions in the browser are in the audit trail, with who and from where.
+        let audit = try runTool(GatewayHarness.faxgateBinary, ["audit", "--json", "--actor", "chef", "-l", "200", "-c", h.configPath]).stdoutText
+        let entries = try audit.split(separator: "\n").map { try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        let actions = entries.compactMap { $0["action"] as? String }
+        XCTAssertTrue(actions.contains { $0.contains("extension") }, "extension change not audited: \(actions)")
+        XCTAssertTrue(actions.contains { $0.contains("snapshot") }, "snapshot not audited: \(actions)")
+        XCTAssertTrue(entries.allSatisfy { ($0["clientAddress"] as? String) == "127.0.0.1" }, "the browser came from loopback: \(entries)")
 
         // Every other page the navigation offers, both languages.
         let tour = try flow("flow_tour.py", base, shots: shots, state: adminState, ["--start", "/admin"])
