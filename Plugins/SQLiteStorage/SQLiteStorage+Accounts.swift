@@ -230,6 +230,15 @@ extension SQLiteStorage {
         }
     }
 
+    /// SQLite's plan for the page `searchCalls` reads (tests check that it is index ranges, not a sort of the table).
+    func callPagePlan(_ query: CallQuery) async throws -> [String] {
+        guard let filter = ListFilter(query) else { return [] }
+        return try await pool.read { db in
+            let page = try filter.pageSQL(db, table: "call", time: "startedAt", beforeID: query.beforeID, limit: query.limit)
+            return try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + page.sql, arguments: page.arguments).map { $0["detail"] as String }
+        }
+    }
+
     public func countCalls(_ query: CallQuery) async throws -> Int {
         guard let filter = ListFilter(query) else { return 0 }
         let count = filter.countSQL(table: "call")
