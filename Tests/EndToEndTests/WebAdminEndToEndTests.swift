@@ -91,6 +91,24 @@ final class WebAdminEndToEndTests: XCTestCase {
         XCTAssertTrue(events.contains { $0.hasPrefix("mail queued again") && $0.contains("web:chef") }, "\(events)")
         XCTAssertTrue(try get("/admin/calls/\(callID)?done=mail_resent").text.contains("The mail is queued again."))
 
+        // The admin gives Empfang another address (settings page); mailed again, the fax goes to the address it has now.
+        let edit = try get("/admin/extensions/0").text
+        let versionMatch = try XCTUnwrap(edit.range(of: #"name="version" value="\d+""#, options: .regularExpression), edit)
+        let version = String(edit[versionMatch].filter(\.isNumber))
+        let saved = try client.request("/admin/extensions/0", method: "POST", form: [
+            ("csrf", csrf), ("version", version), ("name", "Empfang"), ("numbers", "100, 120-129"), ("email", h.mail.users[1]),
+            ("format_pdf", "on"), ("language", "en"), ("station_id", "+49 30 9999100"), ("headline", "Faxgate Test"),
+            ("pdf_page_size", "a4"), ("fine", "on"),
+        ], headers: [adminCookie])
+        XCTAssertEqual(saved.status, 303, saved.text)
+        XCTAssertTrue(try get("/admin/calls/\(callID)").text.contains(h.mail.users[1]), "the detail names the current address")
+        try await Task.sleep(for: .seconds(1.1))  // the outbox id of a request carries its second
+        XCTAssertEqual(try post("/admin/calls/\(callID)/resend-mail").headers["location"], "/admin/calls/\(callID)?done=mail_resent")
+        let moved = try h.mail.fetch(user: h.mail.users[1], expect: 1, timeoutSeconds: 30)
+        XCTAssertEqual(try moved.map { try ParsedMail($0, in: work).headers["X-Faxgate-Reference"] }, ["\(callID)"])
+        try await Task.sleep(for: .seconds(2))
+        XCTAssertEqual(try h.mail.fetch(user: h.mail.user, expect: 2, timeoutSeconds: 5).count, 2, "nothing more to the old address")
+
         // The log page finds the call by its id, and shows no caller number.
         let logs = try get("/admin/logs?q=\(callID)")
         XCTAssertEqual(logs.status, 200)
