@@ -217,7 +217,7 @@ final class WebUserEndToEndTests: XCTestCase {
             if step.status == 303, let location = step.headers["location"] { jobPath = location; break }
             XCTAssertEqual(step.status, 200)
             XCTAssertFalse(step.text.contains("class=\"error\""), "refused: \(step.text)")
-            XCTAssertEqual(step.headers["refresh"], "2", "the rendering page refreshes itself")
+            XCTAssertEqual(step.headers["refresh"], "2; url=\(progress)", "the rendering page refreshes itself")
             try await Task.sleep(for: .milliseconds(200))
         }
         XCTAssertTrue(jobPath.hasPrefix("/sent/"), "never queued")
@@ -279,7 +279,7 @@ final class WebUserEndToEndTests: XCTestCase {
         let waiting = try XCTUnwrap(laterJob)
         let waitingPage = try anna.request("/sent/\(waiting)")
         XCTAssertTrue(waitingPage.text.contains("action=\"/sent/\(waiting)/cancel\""))
-        XCTAssertEqual(waitingPage.headers["refresh"], "3", "a waiting job's page follows it")
+        XCTAssertEqual(waitingPage.headers["refresh"], "3; url=/sent/\(waiting)", "a waiting job's page follows it")
         let queued = try await storage.job(id: waiting)
         XCTAssertEqual(queued?.pages, 3, "cover page + two pages")
         XCTAssertEqual(try ben.request("/sent/\(waiting)/cancel", method: "POST", form: [("csrf", ben.csrf)]).status, 404)

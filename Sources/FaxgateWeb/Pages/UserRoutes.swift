@@ -314,7 +314,7 @@ struct SentPages: Sendable {
         if let error { values["error"] = error }
         var response = PageRenderer.shared.page("sent-detail", values, request: request, context: context, status: status)
         // Until the job is final the page follows it by itself (no script: the browser's refresh).
-        if !job.state.isFinal { response.headers[.init("Refresh")!] = "3" }
+        if !job.state.isFinal { response.headers[.init("Refresh")!] = "3; url=/sent/\(id)" }
         return response
     }
 

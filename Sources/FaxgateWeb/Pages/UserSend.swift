@@ -160,7 +160,7 @@ struct SendPages: Sendable {
             "reason": reason,
             "jobs": status.jobs.map { SentPages.row($0, context) },
         ], request: request, context: context)
-        if status.state == .rendering { response.headers[.init("Refresh")!] = "2" }
+        if status.state == .rendering { response.headers[.init("Refresh")!] = "2; url=/send/\(status.intakeID)" }
         return response
     }
 }
