@@ -122,6 +122,11 @@ final class BrowserEndToEndTests: XCTestCase {
         let vm = try XCTUnwrap(inbox["voicemail"] as? [String: Any], "no voicemail found in /inbox: \(inbox)")
         XCTAssertGreaterThan(vm["played_seconds"] as? Double ?? 0, 0.5, "\(vm)")
         XCTAssertEqual(vm["src_status"] as? Int, 200)
+        // The recording the browser decoded: the caller's speech, within the configured max_seconds (6).
+        let duration = vm["duration"] as? Double ?? 0
+        XCTAssertTrue(duration > 1 && duration <= 6.5, "voicemail duration \(duration)")
+        XCTAssertEqual(inbox["listed"] as? Int, 2, "the fax and the voicemail: \(inbox)")
+        XCTAssertEqual(inbox["search_hits"] as? Int, 2, "search by the caller's number finds both: \(inbox)")
 
         // 4. Send a fax from the browser; the simulator receives its pages.
         h.simulator.setDefaultOutgoingBehaviour(.answer())
@@ -167,6 +172,9 @@ final class BrowserEndToEndTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         try runTool("bsdtar", ["-x", "-f", archive, "-C", out, "--passphrase", passphrase])
         XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/manifest.json"), "snapshot has no manifest")
+        // 7-Zip opens it too with the same passphrase (the support side may use either tool).
+        let sevenZip = try (try? resolveExecutable("7zz")) ?? resolveExecutable("7z")
+        try runTool(sevenZip, ["t", "-p\(passphrase)", archive])
         let wrong = try runTool("bsdtar", ["-x", "-f", archive, "-C", work.path, "--passphrase", "WRONG-WRONG"], check: false)
         XCTAssertNotEqual(wrong.status, 0, "the snapshot opens without its passphrase")
 
