@@ -37,7 +37,7 @@ public struct AddressAllowList: Sendable, Equatable {
             guard r.bytes.count == bytes.count else { return false }
             var bits = r.prefix
             for i in 0..<bytes.count where bits > 0 {
-                let mask: UInt8 = bits >= 8 ? 0xFF : UInt8(0xFF << (8 - bits))
+                let mask: UInt8 = bits >= 8 ? 0xFF : UInt8(truncatingIfNeeded: 0xFF << (8 - bits))
                 if bytes[i] & mask != r.bytes[i] & mask { return false }
                 bits -= 8
             }
