@@ -191,6 +191,13 @@ class Browser:
         self.pages.append(self.path())
         return before
 
+    def click_and_wait(self, el):
+        """Clicks a link (or button) and waits for the next document."""
+        old = self.driver.find_element(By.TAG_NAME, "html")
+        el.click()
+        self.wait_for("the next page", lambda: self._stale(old), timeout=30)
+        self.pages.append(self.path())
+
     @staticmethod
     def _stale(el):
         try:

@@ -65,8 +65,7 @@ def body(b):
             out["recovery_codes"] = len(codes)
             out["steps"].append("recovery-codes")
             b.shoot("recovery-codes", both=False)  # the answer to the POST: shown once
-            b.by_css("#recovery-continue").click()
-            b.wait_for("the page after the recovery codes", lambda: "recovery" not in b.text().lower() or b.path() != p)
+            b.click_and_wait(b.by_css("#recovery-continue"))
             continue
         if p == "/login/totp":
             if not secret:
