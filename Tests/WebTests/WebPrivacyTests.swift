@@ -210,6 +210,7 @@ final class WebPrivacyTests: XCTestCase {
                                                     headers: [.cookie: f.adminCookie + "; \(WebCookies.language)=\(language)"])
                 XCTAssertEqual(page.status, .ok)
                 let html = Self.text(page)
+                XCTAssertTrue(html.contains(Self.escaped(Strings.text("privacy_record_title", language))), "page not in \(language)")
                 let table = try XCTUnwrap(Self.section("record-categories", in: html))
                 let shownKeys = table.components(separatedBy: "data-category=\"").dropFirst().map { String($0.prefix { $0 != "\"" }) }
                 XCTAssertEqual(shownKeys, categories.map { $0["key"] as! String }, language)
