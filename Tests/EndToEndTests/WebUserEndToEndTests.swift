@@ -151,6 +151,7 @@ final class WebUserEndToEndTests: XCTestCase {
         XCTAssertTrue(detail.text.contains("&lt;b&gt;x&lt;/b&gt;&amp;"), "station id escaped")
         XCTAssertFalse(detail.text.contains("<b>x</b>"), "station id is never markup")
         XCTAssertTrue(detail.text.contains("/inbox/\(annaFax)/page/3.png"), "a thumbnail per page")
+        XCTAssertFalse(detail.text.contains(h.spool), "the history shows no server path to a user")
         XCTAssertFalse(try anna.request("/inbox").text.contains("action=\"/inbox/\(annaFax)/read\""), "opened = read")
 
         // The PDF is the stored document, as an attachment with a plain ASCII name.

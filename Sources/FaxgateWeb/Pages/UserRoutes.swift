@@ -75,6 +75,13 @@ enum UserPage {
         formFields(String(buffer: try await request.body.collect(upTo: limit)))
     }
 
+    /// A history line for the reader: the spool's path (a server detail) only for admins.
+    static func event(_ text: String, _ context: WebContext, _ env: WebEnvironment) -> String {
+        guard context.user?.role != .admin else { return text }
+        let spool = env.configuration().spoolDirectory
+        return spool.isEmpty ? text : text.replacingOccurrences(of: spool, with: "…")
+    }
+
     /// Extension names the user works with: their own; for an admin every configured one.
     static func extensions(of user: WebUser, _ env: WebEnvironment) -> [String] {
         user.role == .admin ? env.configuration().extensions.map(\.name) : user.extensions
@@ -166,7 +173,9 @@ struct InboxPages: Sendable {
         let format = PartyNumberFormat(line: env.configuration().outgoing.line)
         let documents = try await env.storage.documents(callID: id)
         let pageCount = call.kind == .fax ? (FaxThumbnail.pages(spoolPath: call.spoolPath)?.count ?? 0) : 0
-        let events = try await env.storage.events(callID: id).map { ["time": UserPage.time($0.at, context.language), "text": $0.text] }
+        let events = try await env.storage.events(callID: id).map {
+            ["time": UserPage.time($0.at, context.language), "text": UserPage.event($0.text, context, env)]
+        }
         let resolution: String = switch call.fine {
         case true?: UserPage.t("user_resolution_fine", context)
         case false?: UserPage.t("user_resolution_normal", context)
@@ -297,7 +306,9 @@ struct SentPages: Sendable {
     func detailPage(_ job: FaxJob, _ request: Request, _ context: WebContext, message: String?, error: String?,
                     status: HTTPResponse.Status = .ok) async throws -> Response {
         let id = job.id ?? 0
-        let events = try await env.storage.jobEvents(jobID: id).map { ["time": UserPage.time($0.at, context.language), "text": $0.text] }
+        let events = try await env.storage.jobEvents(jobID: id).map {
+            ["time": UserPage.time($0.at, context.language), "text": UserPage.event($0.text, context, env)]
+        }
         var values = Self.row(job, context)
         values["sendAt"] = UserPage.time(job.sendAt, context.language)
         values["next"] = job.state.isFinal ? "–" : UserPage.time(max(job.sendAt, job.nextAttemptAt), context.language)
