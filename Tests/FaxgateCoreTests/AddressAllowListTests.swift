@@ -31,4 +31,29 @@ final class AddressAllowListTests: XCTestCase {
         for yes in ["127.0.0.1", "127.8.9.10", "::1", "::ffff:127.0.0.1"] { XCTAssertTrue(AddressAllowList.isLoopback(yes), yes) }
         for no in ["10.0.0.1", "::2", "128.0.0.1", "-", "localhost"] { XCTAssertFalse(AddressAllowList.isLoopback(no), no) }
     }
+
+    func testConfigCheckNamesTheLineOfABadEntry() throws {
+        let yaml = """
+        spool_directory: /tmp/faxgate-allowlist-test
+        capi: {driver: rcapi, host: 127.0.0.1, port: 2662}
+        smtp: {host: 127.0.0.1, port: 25, security: none}
+        mail: {from: "Faxgate <fax@example.test>"}
+        web:
+          metrics_allow:
+            - 10.0.0.0/8
+            - prometheus.example.test
+        extensions:
+          - name: Empfang
+            numbers: ["100"]
+            email: [empfang@example.test]
+        """
+        XCTAssertThrowsError(try ConfigLoader.parse(yaml, file: "test.yaml")) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("metrics_allow") && text.contains("prometheus.example.test"), text)
+            XCTAssertTrue(text.contains("line 8"), text)
+        }
+        var fixed = yaml.replacingOccurrences(of: "prometheus.example.test", with: "192.168.10.7")
+        fixed += "\n"
+        XCTAssertEqual(try ConfigLoader.parse(fixed, file: "test.yaml").web.metricsAllow, ["10.0.0.0/8", "192.168.10.7"])
+    }
 }

@@ -28,6 +28,11 @@ extension ConfigValidator {
         for (i, proxy) in w.trustedProxies.enumerated() where !isIPAddress(proxy) {
             problems.append(Problem(path: [.key("web"), .key("trusted_proxies"), .index(i)], message: "not an IP address: \(proxy)"))
         }
+        // An entry that is no address or range would silently match nothing: say so.
+        let allow = AddressAllowList(w.metricsAllow)
+        for (i, entry) in w.metricsAllow.enumerated() where allow.invalid.contains(entry) {
+            problems.append(Problem(path: [.key("web"), .key("metrics_allow"), .index(i)], message: "not an IP address or CIDR range: \(entry)"))
+        }
         if w.sessionIdleMinutes < 1 { problem("session_idle_minutes", "must be at least 1") }
         if w.sessionAbsoluteHours < 1 { problem("session_absolute_hours", "must be at least 1") }
         if w.lockoutThreshold < 1 { problem("lockout_threshold", "must be at least 1") }
