@@ -57,12 +57,19 @@ public struct PageRenderer: Sendable {
             let complete = context.authState == .complete
             all["user"] = ["name": user.name, "isAdmin": complete && user.role == .admin, "loggedIn": complete] as [String: Any]
         }
-        let html = library.render(all, withTemplate: template) ?? "template \(template) failed to render"
+        var html = library.render(all, withTemplate: template) ?? "template \(template) failed to render"
+        // Bidi embeddings/overrides/isolates from stored data (a station id, a Subject, a file name) would reorder
+        // what the page shows ("invoice\u{202E}fdp.exe" reads as "invoiceexe.pdf"); no template or string uses them.
+        if html.unicodeScalars.contains(where: Self.isBidiControl) {
+            html = String(String.UnicodeScalarView(html.unicodeScalars.filter { !Self.isBidiControl($0) }))
+        }
         var response = Response(status: status, headers: [.contentType: "text/html; charset=utf-8"],
                                 body: .init(byteBuffer: ByteBuffer(string: html)))
         response.headers[.cacheControl] = "no-store"
         return response
     }
+
+    static func isBidiControl(_ s: Unicode.Scalar) -> Bool { (0x202A...0x202E).contains(s.value) || (0x2066...0x2069).contains(s.value) }
 }
 
 /// The two languages of every text on the pages. Each area keeps its strings in its own file

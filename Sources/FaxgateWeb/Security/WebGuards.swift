@@ -92,9 +92,11 @@ public func audit(_ env: WebEnvironment, _ context: WebContext, action: String, 
 }
 
 /// `path` when it is a path on this site ("/…", not "//host" or a scheme): the only redirect targets taken from
-/// a request (no open redirect).
+/// a request (no open redirect). No control characters or white space either: browsers drop a tab or line break
+/// inside a URL, so "/<TAB>/evil.example" would become "//evil.example".
 public func localPath(_ path: String?) -> String? {
     guard let path, path.hasPrefix("/"), !path.hasPrefix("//"), !path.hasPrefix("/\\"),
-          !path.contains(where: { $0.isNewline || $0 == "\\" }) else { return nil }
+          !path.contains(where: { $0 == "\\" || $0.isWhitespace || $0.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F } })
+    else { return nil }
     return path
 }

@@ -119,6 +119,10 @@ struct WebSessionMiddleware: RouterMiddleware {
         if let client = hops.reversed().first(where: { !isTrustedProxy($0, settings.trustedProxies) }) ?? hops.first,
            client.count <= 64, client.allSatisfy({ $0.isHexDigit || $0 == "." || $0 == ":" }) {
             context.clientAddress = client
+        } else if !hops.isEmpty {
+            // Forwarded for something that is not an address: the client is unknown, not the proxy (a proxy on
+            // loopback would otherwise make the request count as local, e.g. for /metrics).
+            context.clientAddress = "-"
         }
         if let proto = request.headers[values: HTTPField.Name("X-Forwarded-Proto")!].last?
             .split(separator: ",").last?.trimmingCharacters(in: .whitespaces).lowercased() {
