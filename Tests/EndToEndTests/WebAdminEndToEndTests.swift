@@ -135,6 +135,19 @@ final class WebAdminEndToEndTests: XCTestCase {
         // Finished now: the same action is refused and changes nothing.
         XCTAssertEqual(try post("/admin/jobs/\(job.id!)/retry").headers["location"], "/admin/queue?error=not_waiting")
 
+        // Cancel a job waiting for its send time, and resend the finished one, from the queue page.
+        try runTool(GatewayHarness.faxgateBinary, ["send", "-c", h.configPath, "--to", "030 2222222", "--at", "2099-01-01T08:00:00Z", pdf])
+        let two = try await h.waitForQueue { $0.count == 2 }
+        let later = try XCTUnwrap(two.first { $0.id != job.id })
+        XCTAssertEqual(try post("/admin/jobs/\(later.id!)/cancel").headers["location"], "/admin/queue?done=canceled")
+        _ = try await h.waitForQueue { $0.first { $0.id == later.id }?.state == .canceled }
+        let again = try post("/admin/jobs/\(job.id!)/resend")
+        XCTAssertEqual(again.status, 303, again.text)
+        let queued = try await h.waitForQueue { $0.count == 3 }
+        let copy = try XCTUnwrap(queued.first { $0.id != job.id && $0.id != later.id })
+        XCTAssertEqual(again.headers["location"], "/admin/jobs/\(copy.id!)?done=resent")
+        XCTAssertEqual(copy.number, job.number)
+
         // The dashboard: the line registered, today's calls, the queue by state, the outbox.
         let dashboard = try get("/admin")
         XCTAssertEqual(dashboard.status, 200, dashboard.text)
@@ -146,6 +159,8 @@ final class WebAdminEndToEndTests: XCTestCase {
         let audit = try get("/admin/audit").text
         XCTAssertTrue(audit.contains("<td>chef</td><td>127.0.0.1</td><td>call.resend_mail</td><td>call \(callID)</td>"), audit)
         XCTAssertTrue(audit.contains("<td>chef</td><td>127.0.0.1</td><td>job.retry_now</td><td>job \(job.id!)</td>"), audit)
+        XCTAssertTrue(audit.contains("<td>chef</td><td>127.0.0.1</td><td>job.cancel</td><td>job \(later.id!)</td>"), audit)
+        XCTAssertTrue(audit.contains("<td>chef</td><td>127.0.0.1</td><td>job.resend</td><td>job \(job.id!)</td>"), audit)
     }
 
     static func element(_ id: String, in html: String) -> String? {
