@@ -186,6 +186,7 @@ final class WebPrivacyTests: XCTestCase {
         for (path, bytes) in f.allFiles() where !path.hasPrefix("out") && path != "downloaded.zip" {
             XCTAssertNil(bytes.range(of: Data(passphrase.utf8)), "passphrase found in \(path)")
         }
+        XCTAssertFalse(f.logs.text.isEmpty, "the capture sees the server's log lines")
         XCTAssertFalse(f.logs.text.contains(passphrase), "passphrase in a log line")
         let audit = try await f.storage.auditEntries(limit: 50, beforeID: nil, actor: nil, action: "privacy.snapshot")
         XCTAssertEqual(Set(audit.map(\.action)), ["privacy.snapshot.create", "privacy.snapshot.download", "privacy.snapshot.delete"])
@@ -409,8 +410,8 @@ final class PrivacyLogCapture: LogHandler, @unchecked Sendable {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
-    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
-        lock.withLock { lines.append("\(level) \(message) \(metadata ?? [:]) \(self.metadata)") }
+    func log(event: LogEvent) {
+        lock.withLock { lines.append("\(event.level) \(event.message) \(event.metadata ?? [:]) \(event.error.map { "\($0)" } ?? "") \(self.metadata)") }
     }
     var text: String { lock.withLock { lines.joined(separator: "\n") } }
 }
