@@ -48,6 +48,11 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
     /// after that update, so the earlier state never overwrites the later one (one writer per row, in order).
     private var queueing: Set<Int64> = []
     private var pendingMailResults: [Int64: (delivered: Bool, detail: String)] = [:]
+    /// Calls whose end was reported. The transport runs its reports as separate tasks, so a late `faxConnected`
+    /// may read the row before `callEnded` writes it and write it back after: the row would fall back to
+    /// `receiving` (lost update under actor reentrancy). It skips its write for an ended call instead (the end
+    /// records the same session facts).
+    private var endedCalls: Set<Int64> = []
     /// Greetings (with beep) in line format, per extension with voicemail; converted once here at start.
     let greetings: [String: [UInt8]]
     /// The greeting file each prepared greeting came from (nil = the built-in one).
@@ -114,7 +119,7 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
             logger.error("cannot read the call to record its fax session: \(error)", metadata: ["call": "\(receptionID)"])
             return
         }
-        guard var record = loaded else { return }
+        guard var record = loaded, !endedCalls.contains(receptionID), record.state == .receiving else { return }
         // The remote's station id is untrusted text: no control, bidi or line-break characters reach journal or mail.
         record.remoteStationID = info.remoteStationID.map(PartyNumberFormat.cleaned)
         record.bitRate = info.bitRate
@@ -129,6 +134,7 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
     }
 
     public func callEnded(receptionID: Int64, end: CallEnd) async {
+        endedCalls.insert(receptionID)  // before any await: a faxConnected still in flight must not overwrite the end
         do {
             guard var record = try await storage.call(id: receptionID) else { return }
             record.endedAt = Date()
