@@ -92,7 +92,11 @@ struct WebStatusOperations: StatusOperations {
     // MARK: Pieces
 
     func queueDepth() async -> [QueueDepth] {
-        let jobs = (try? await storage.jobs(in: Set(Self.queueStates))) ?? []
+        let jobs: [FaxJob]
+        do { jobs = try await storage.jobs(in: Set(Self.queueStates)) } catch {
+            // Unknown, not zero: no gauge is set and the dashboard shows no queue; /health/ready's database check says why.
+            return []
+        }
         return Self.queueStates.map { state in QueueDepth(state: state, count: jobs.filter { $0.state == state }.count) }
     }
 
