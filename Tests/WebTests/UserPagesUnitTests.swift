@@ -2,6 +2,7 @@ import FaxDocument
 import FaxgateCore
 @testable import FaxgateWeb
 import Foundation
+import Hummingbird
 import TestSupport
 import XCTest
 
@@ -9,6 +10,14 @@ import XCTest
 /// type by content, byte ranges, thumbnails (read back by netpbm's PNG decoder), download names.
 final class UserPagesUnitTests: XCTestCase {
     let plan = NumberPlan(LineConfig(countryCode: "49", areaCode: "30"))
+
+    /// A browser's GET form sends "030 12" as `q=030+12`: the search must see the space.
+    func testSearchQuery_decodesPlusAsSpace() {
+        let request = Request(head: .init(method: .get, scheme: "http", authority: "x", path: "/inbox?q=030+12%3A&kind=fax"), body: .init(buffer: .init()))
+        XCTAssertEqual(UserPage.query(request, "q"), "030 12:")
+        XCTAssertEqual(UserPage.query(request, "kind"), "fax")
+        XCTAssertNil(UserPage.query(request, "from"))
+    }
 
     func testNumberField_followsMailAddressing() {
         XCTAssertEqual(try WebNumber.parse("030 1234567", plan: plan).get(), "+49301234567")

@@ -55,9 +55,10 @@ enum UserPage {
 
     static func t(_ key: String, _ context: WebContext) -> String { Strings.text(key, context.language) }
 
-    /// The query's value, trimmed; nil when empty.
+    /// The query's value, trimmed; nil when empty. Read as form fields: a GET form sends a space as `+`, which
+    /// Hummingbird's `queryParameters` leaves as it is.
     static func query(_ request: Request, _ name: String) -> String? {
-        guard let value = request.uri.queryParameters.get(name)?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+        guard let value = formFields(request.uri.query ?? "")[name]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
         return value
     }
 
@@ -134,7 +135,8 @@ struct InboxPages: Sendable {
                 "unread": !read.contains(call.id ?? 0),
             ]
         }
-        var nextQuery = request.uri.queryParameters.filter { $0.key != "before" }.map { "\($0.key)=\(String($0.value).addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }
+        var nextQuery = formFields(request.uri.query ?? "").filter { $0.key != "before" }.sorted { $0.key < $1.key }
+            .map { "\($0.key)=\($0.value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }
         if more, let last = calls.last?.id { nextQuery.append("before=\(last)") }
         return PageRenderer.shared.page("inbox", [
             "calls": rows, "empty": rows.isEmpty,
