@@ -44,9 +44,25 @@ public struct PageRenderer: Sendable {
     }
 
     /// The page `template` as an HTML response. `values` are the page's own; the common ones are added here.
+    /// `values` with every `Optional` unwrapped and every absent one dropped: swift-mustache renders an
+    /// `Optional.none` stored in `Any` as the text "nil" and treats it as a true section.
+    static func withoutAbsentValues(_ values: [String: Any]) -> [String: Any] {
+        func unwrap(_ value: Any) -> Any? {
+            let mirror = Mirror(reflecting: value)
+            if mirror.displayStyle == .optional {
+                guard let inner = mirror.children.first?.value else { return nil }
+                return unwrap(inner)
+            }
+            if let dictionary = value as? [String: Any] { return dictionary.compactMapValues(unwrap) }
+            if let array = value as? [[String: Any]] { return array.map { $0.compactMapValues(unwrap) } }
+            return value
+        }
+        return values.compactMapValues(unwrap)
+    }
+
     public func page(_ template: String, _ values: [String: Any], request: Request, context: WebContext,
                      status: HTTPResponse.Status = .ok) -> Response {
-        var all = values
+        var all = Self.withoutAbsentValues(values)
         all["t"] = Strings.nestedTable(context.language)
         all["lang"] = context.language
         all["otherLang"] = context.language == "de" ? "en" : "de"
