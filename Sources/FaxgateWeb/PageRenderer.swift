@@ -44,20 +44,29 @@ public struct PageRenderer: Sendable {
     }
 
     /// The page `template` as an HTML response. `values` are the page's own; the common ones are added here.
-    /// `values` with every `Optional` unwrapped and every absent one dropped: swift-mustache renders an
-    /// `Optional.none` stored in `Any` as the text "nil" and treats it as a true section.
+    /// An absent or empty value: renders as nothing and counts as false in `{{#x}}` / `{{^x}}`. swift-mustache
+    /// would otherwise render an `Optional.none` stored in `Any` as the text "nil" and take both it and an empty
+    /// string as true (an empty error box); dropping the key instead would let the lookup climb to a parent's
+    /// value of the same name.
+    struct Blank: MustacheCustomRenderable {
+        var renderText: String { "" }
+        var isNull: Bool { true }
+    }
+
+    /// `values` with every `Optional` unwrapped and every absent or empty one replaced by `Blank`.
     static func withoutAbsentValues(_ values: [String: Any]) -> [String: Any] {
-        func unwrap(_ value: Any) -> Any? {
+        func normalized(_ value: Any) -> Any {
             let mirror = Mirror(reflecting: value)
             if mirror.displayStyle == .optional {
-                guard let inner = mirror.children.first?.value else { return nil }
-                return unwrap(inner)
+                guard let inner = mirror.children.first?.value else { return Blank() }
+                return normalized(inner)
             }
-            if let dictionary = value as? [String: Any] { return dictionary.compactMapValues(unwrap) }
-            if let array = value as? [[String: Any]] { return array.map { $0.compactMapValues(unwrap) } }
+            if let text = value as? String, text.isEmpty { return Blank() }
+            if let dictionary = value as? [String: Any] { return dictionary.mapValues(normalized) }
+            if let array = value as? [[String: Any]] { return array.map { $0.mapValues(normalized) } }
             return value
         }
-        return values.compactMapValues(unwrap)
+        return values.mapValues(normalized)
     }
 
     public func page(_ template: String, _ values: [String: Any], request: Request, context: WebContext,
