@@ -90,7 +90,8 @@ enum PrivacyActions {
             let token = pseudonyms.token(for: subject)
             var lines: [String] = []
             for log in DailyLogFiles.files(in: config.logDirectory) {
-                let text = (try? String(contentsOfFile: log.path, encoding: .utf8)) ?? ""
+                // A log file that cannot be read fails the export: a subject access answer must not be silently short.
+                let text = try String(contentsOfFile: log.path, encoding: .utf8)
                 lines += text.split(separator: "\n").filter { $0.contains(token) }.map(String.init)
             }
             if !lines.isEmpty { try zip.add(name: "logs/lines-about-subject.log", bytes: Array((lines.joined(separator: "\n") + "\n").utf8)) }

@@ -87,7 +87,7 @@ enum AdminPage {
 
     /// The fields of the POST's urlencoded form (the session middleware collected the body already).
     static func form(_ request: Request) async throws -> [String: String] {
-        formFields(String(buffer: try await request.body.collect(upTo: 64 * 1024)))
+        try await postedFields(request)
     }
 
     /// A query string from `pairs`, values percent-encoded, empty values left out.

@@ -344,7 +344,7 @@ struct PrivacyPages: Sendable {
     // MARK: Helpers
 
     static func form(_ request: Request, _ context: WebContext) async throws -> [String: String] {
-        formFields(String(buffer: try await request.body.collect(upTo: 64 * 1024)))
+        try await postedFields(request)
     }
 
     static func time(_ date: Date, _ language: String) -> String {

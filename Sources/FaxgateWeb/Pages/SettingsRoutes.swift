@@ -53,14 +53,7 @@ struct SettingsPages: Sendable {
 
     /// Every field of an urlencoded body, with all values of repeated names (checkbox groups).
     static func form(_ request: Request) async throws -> [String: [String]] {
-        let body = String(buffer: try await request.body.collect(upTo: 256 * 1024))
-        var out: [String: [String]] = [:]
-        for pair in body.split(separator: "&") {
-            let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            func decode(_ s: Substring) -> String { s.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "" }
-            out[decode(kv[0]), default: []].append(kv.count > 1 ? decode(kv[1]) : "")
-        }
-        return out
+        try await postedForm(request, upTo: 256 * 1024)
     }
 
     /// A list typed as lines, commas or spaces.

@@ -73,7 +73,7 @@ enum UserPage {
 
     /// The fields of an `application/x-www-form-urlencoded` body (the middleware collected it already for CSRF).
     static func form(_ request: Request, limit: Int = 64 * 1024) async throws -> [String: String] {
-        formFields(String(buffer: try await request.body.collect(upTo: limit)))
+        try await postedFields(request, upTo: limit)
     }
 
     /// A history line for the reader: the spool's path (a server detail) only for admins.

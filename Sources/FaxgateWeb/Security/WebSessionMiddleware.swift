@@ -199,15 +199,30 @@ struct CSRFRefused: HTTPResponseError {
     }
 }
 
-/// The fields of an `application/x-www-form-urlencoded` body (the first value of each name). Page handlers
-/// use it for their forms: `let form = formFields(String(buffer: try await request.collectBody(upTo: context.maxUploadSize)))`.
-public func formFields(_ body: String) -> [String: String] {
-    var out: [String: String] = [:]
+/// Every field of an `application/x-www-form-urlencoded` body, with all values of repeated names in order
+/// (checkbox groups). The one decoder of form bodies and GET queries on the pages.
+public func formValues(_ body: String) -> [String: [String]] {
+    var out: [String: [String]] = [:]
     for pair in body.split(separator: "&") {
         let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
         func decode(_ s: Substring) -> String { s.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? "" }
-        let name = decode(kv[0])
-        if out[name] == nil { out[name] = kv.count > 1 ? decode(kv[1]) : "" }
+        out[decode(kv[0]), default: []].append(kv.count > 1 ? decode(kv[1]) : "")
     }
     return out
+}
+
+/// The fields of an `application/x-www-form-urlencoded` body (the first value of each name).
+public func formFields(_ body: String) -> [String: String] {
+    formValues(body).compactMapValues(\.first)
+}
+
+/// The urlencoded form of a POST, all values per name. The session middleware collected the body already for its
+/// CSRF check, so this reads the buffer it left.
+func postedForm(_ request: Request, upTo limit: Int = 64 * 1024) async throws -> [String: [String]] {
+    formValues(String(buffer: try await request.body.collect(upTo: limit)))
+}
+
+/// The urlencoded form of a POST, the first value per name.
+func postedFields(_ request: Request, upTo limit: Int = 64 * 1024) async throws -> [String: String] {
+    formFields(String(buffer: try await request.body.collect(upTo: limit)))
 }
