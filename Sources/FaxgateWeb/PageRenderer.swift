@@ -97,6 +97,25 @@ public struct PageRenderer: Sendable {
     static func isBidiControl(_ s: Unicode.Scalar) -> Bool { (0x202A...0x202E).contains(s.value) || (0x2066...0x2069).contains(s.value) }
 }
 
+/// Times and durations as every page shows them, in the page's language.
+enum PageFormat {
+    /// `dd.MM.yyyy HH:mm[:ss]` in German, `yyyy-MM-dd HH:mm[:ss]` in English; "–" when there is no time.
+    static func time(_ date: Date?, _ language: String, seconds: Bool) -> String {
+        guard let date else { return "–" }
+        let f = DateFormatter()
+        f.locale = Locale(identifier: language == "de" ? "de_DE" : "en_GB")
+        f.dateFormat = (language == "de" ? "dd.MM.yyyy HH:mm" : "yyyy-MM-dd HH:mm") + (seconds ? ":ss" : "")
+        return f.string(from: date)
+    }
+
+    /// `m:ss`; "–" when unknown.
+    static func duration(_ seconds: Double?) -> String {
+        guard let seconds, seconds >= 0 else { return "–" }
+        let s = Int(seconds.rounded())
+        return String(format: "%d:%02d", s / 60, s % 60)
+    }
+}
+
 /// The two languages of every text on the pages. Each area keeps its strings in its own file
 /// (`Strings/<Area>Strings.swift`) as `[key: (de, en)]`; keys are unique across areas (prefix them with the area).
 public enum Strings {

@@ -57,19 +57,9 @@ enum AdminPage {
 
     static func t(_ key: String, _ context: WebContext) -> String { Strings.text(key, context.language) }
 
-    static func time(_ date: Date?, _ language: String) -> String {
-        guard let date else { return "–" }
-        let f = DateFormatter()
-        f.locale = Locale(identifier: language == "de" ? "de_DE" : "en_GB")
-        f.dateFormat = language == "de" ? "dd.MM.yyyy HH:mm:ss" : "yyyy-MM-dd HH:mm:ss"
-        return f.string(from: date)
-    }
+    static func time(_ date: Date?, _ language: String) -> String { PageFormat.time(date, language, seconds: true) }
 
-    static func duration(_ seconds: Double?) -> String {
-        guard let seconds, seconds >= 0 else { return "–" }
-        let s = Int(seconds.rounded())
-        return String(format: "%d:%02d", s / 60, s % 60)
-    }
+    static func duration(_ seconds: Double?) -> String { PageFormat.duration(seconds) }
 
     /// A `yyyy-MM-dd` date (local midnight); nil when not a date.
     static func day(_ text: String?) -> Date? {

@@ -347,12 +347,7 @@ struct PrivacyPages: Sendable {
         try await postedFields(request)
     }
 
-    static func time(_ date: Date, _ language: String) -> String {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: language == "de" ? "de_DE" : "en_GB")
-        f.dateFormat = language == "de" ? "dd.MM.yyyy HH:mm:ss" : "yyyy-MM-dd HH:mm:ss"
-        return f.string(from: date)
-    }
+    static func time(_ date: Date, _ language: String) -> String { PageFormat.time(date, language, seconds: true) }
 
     static func attachment(_ buffer: ByteBuffer, name: String, type: String) -> Response {
         var response = Response(status: .ok, headers: [.contentType: type], body: .init(byteBuffer: buffer))
