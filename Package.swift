@@ -36,6 +36,7 @@ let package = Package(
         .systemLibrary(name: "CArchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CLame", providers: [.apt(["libmp3lame-dev"])]),
         .systemLibrary(name: "CQREncode", providers: [.apt(["libqrencode-dev"])]),
+        .systemLibrary(name: "CSpandsp", pkgConfig: "spandsp", providers: [.apt(["libspandsp-dev"])]),
 
         // MARK: Libraries
         // CAPI 2.0 messages as Swift values; no I/O. Shared by the transport and the simulator.
@@ -60,6 +61,8 @@ let package = Package(
         .target(name: "FaxRender", dependencies: ["FaxDocument", "CTIFF"], swiftSettings: swiftSettings),
         // Voicemail audio: G.711 A-law on the line, WAV, silence detection, beep, greeting conversion (sox), MP3 (libmp3lame).
         .target(name: "VoiceAudio", dependencies: ["CLame"], resources: [.copy("Greetings")], swiftSettings: swiftSettings),
+        // The software fax modem (T.30 over 8 kHz audio, spandsp): transport-agnostic, frames of samples in and out.
+        .target(name: "SoftFax", dependencies: ["CSpandsp", "FaxDocument", "CTIFF"], swiftSettings: swiftSettings),
         // Model, configuration, plugin seams and the reception pipeline.
         .target(
             name: "FaxgateCore",
@@ -74,12 +77,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // rcapi (CAPI over TCP) controller simulator for tests and the demo.
-        .target(name: "CapiSimulator", dependencies: ["CapiProtocol"], swiftSettings: swiftSettings),
+        .target(name: "CapiSimulator", dependencies: ["CapiProtocol", "SoftFax", "VoiceAudio", "FaxDocument"], swiftSettings: swiftSettings),
 
         // MARK: Plugins
         .target(
             name: "CAPITransport",
-            dependencies: ["FaxgateCore", "Capi20", "CapiProtocol", "VoiceAudio", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["FaxgateCore", "Capi20", "CapiProtocol", "VoiceAudio", "SoftFax", "FaxDocument", .product(name: "Logging", package: "swift-log")],
             path: "Plugins/CAPITransport",
             swiftSettings: swiftSettings
         ),
@@ -140,7 +143,7 @@ let package = Package(
             name: "FaxgateApp",
             dependencies: [
                 "FaxgateCore", "CAPITransport", "SQLiteStorage", "BasicRedaction", "SupportSnapshot", "ArchiveExport", "IMAPIntake", "FaxDocument", "FaxRender",
-                "MailOut", "MailIn", "FaxgateWeb",
+                "MailOut", "MailIn", "FaxgateWeb", "SoftFax",
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -162,12 +165,13 @@ let package = Package(
         // MARK: Tests
         .target(name: "TestSupport", dependencies: ["FaxDocument"], path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "FaxDocumentTests", dependencies: ["FaxDocument", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "SoftFaxTests", dependencies: ["SoftFax", "FaxDocument", "VoiceAudio", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "MailOutTests", dependencies: ["MailOut", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "MailInTests", dependencies: ["MailIn", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "FaxRenderTests", dependencies: ["FaxRender", "FaxDocument", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "CapiTests",
-            dependencies: ["CapiProtocol", "Capi20", "CapiSimulator", "CAPITransport", "FaxgateCore", "TestSupport"],
+            dependencies: ["CapiProtocol", "Capi20", "CapiSimulator", "CAPITransport", "FaxgateCore", "SoftFax", "FaxDocument", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -198,7 +202,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["faxgate", "FaxgateCore", "FaxDocument", "VoiceAudio", "CapiSimulator", "CapiProtocol", "SQLiteStorage", "TestSupport"],
+            dependencies: ["faxgate", "FaxgateCore", "FaxDocument", "VoiceAudio", "CapiSimulator", "CapiProtocol", "SQLiteStorage", "SoftFax", "TestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -9,7 +9,8 @@ PKGS="pkg-config libcapi20-dev libcapi20-3 libtiff-dev libtiff-tools libcurl4-gn
  7zip libarchive-tools zip strace sqlite3 \
  sox libsox-fmt-mp3 espeak-ng libmp3lame-dev lame \
  systemd linux-libc-dev \
- libqrencode-dev chromium chromium-driver python3-selenium python3-prometheus-client fonts-dejavu-core"
+ libqrencode-dev chromium chromium-driver python3-selenium python3-prometheus-client python3-pyotp fonts-dejavu-core \
+ libspandsp-dev"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -120,8 +120,17 @@ public struct CAPISettings: Sendable, Codable, Equatable {
     public var controllers: [Int] = []
     /// Also answer 3.1 kHz audio calls (CIP 4) as fax: some fax machines signal that.
     public var answerAudioAsFax: Bool = false
+    /// Who runs T.30 for every controller: "controller" (its fax firmware, B protocol 4/4/4), "software" (our
+    /// spandsp modem over a transparent B-channel, 1/1/0) or "auto" (software when the profile lacks T.30, as a
+    /// FRITZ!Box reports). The plugin interprets the words; the core only carries them.
+    public var faxEngine: String = "auto"
+    /// Per-controller override of `faxEngine`, by controller number.
+    public var faxEngines: [Int: String] = [:]
 
-    enum CodingKeys: String, CodingKey { case driver, host, port, controllers, answerAudioAsFax = "answer_audio_as_fax" }
+    enum CodingKeys: String, CodingKey {
+        case driver, host, port, controllers, answerAudioAsFax = "answer_audio_as_fax"
+        case faxEngine = "fax_engine", faxEngines = "fax_engines"
+    }
     public init() {}
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -130,6 +139,8 @@ public struct CAPISettings: Sendable, Codable, Equatable {
         port = try c.decodeIfPresent(Int.self, forKey: .port)
         controllers = try c.decodeIfPresent([Int].self, forKey: .controllers) ?? []
         answerAudioAsFax = try c.decodeIfPresent(Bool.self, forKey: .answerAudioAsFax) ?? false
+        faxEngine = try c.decodeIfPresent(String.self, forKey: .faxEngine) ?? faxEngine
+        faxEngines = try c.decodeIfPresent([Int: String].self, forKey: .faxEngines) ?? [:]
     }
 }
 

@@ -75,17 +75,121 @@ public enum RejectCause: Sendable, Equatable {
     case normalClearing, busy, incompatibleDestination, unallocatedNumber
 }
 
-/// Fax session parameters a transport learned (CAPI: from the NCPI).
+/// Fax session parameters a transport learned (CAPI: from the NCPI; the software modem: from T.30 itself).
 public struct FaxSessionInfo: Sendable, Equatable, Codable {
     public var bitRate: Int?
     public var fine: Bool?
     public var pages: Int?
     public var remoteStationID: String?
     public var ecm: Bool?
-    public init(bitRate: Int? = nil, fine: Bool? = nil, pages: Int? = nil, remoteStationID: String? = nil, ecm: Bool? = nil) {
+    /// Who ran T.30: the controller's firmware or our software modem. nil = not reported.
+    public var engine: FaxEngineKind?
+    /// Line compression negotiated (the software modem knows it; a controller hides it).
+    public var compression: FaxCompression?
+    /// ECM frames the receiver asked to have sent again, over the whole call.
+    public var ecmRetransmittedFrames: Int?
+    /// One entry per page transferred, in order (software modem only).
+    public var pageStatistics: [FaxPageStatistics]
+    /// Why T.30 failed, typed, when it did (nil on success or when the transport cannot tell).
+    public var failure: T30Failure?
+    public init(bitRate: Int? = nil, fine: Bool? = nil, pages: Int? = nil, remoteStationID: String? = nil, ecm: Bool? = nil,
+                engine: FaxEngineKind? = nil, compression: FaxCompression? = nil, ecmRetransmittedFrames: Int? = nil,
+                pageStatistics: [FaxPageStatistics] = [], failure: T30Failure? = nil) {
         // The remote's station id is free text from the line: cleaned once here, for log lines, journal and mails.
         self.bitRate = bitRate; self.fine = fine; self.pages = pages; self.remoteStationID = remoteStationID.map(UntrustedText.clean); self.ecm = ecm
+        self.engine = engine; self.compression = compression; self.ecmRetransmittedFrames = ecmRetransmittedFrames
+        self.pageStatistics = pageStatistics; self.failure = failure
     }
+    // Written before the software modem existed, a stored value has no page statistics: decode it as empty.
+    public init(from decoder: Decoder) throws {
+        enum K: String, CodingKey {
+            case bitRate, fine, pages, remoteStationID, ecm, engine, compression, ecmRetransmittedFrames, pageStatistics, failure
+        }
+        let c = try decoder.container(keyedBy: K.self)
+        self.init(bitRate: try c.decodeIfPresent(Int.self, forKey: .bitRate), fine: try c.decodeIfPresent(Bool.self, forKey: .fine),
+                  pages: try c.decodeIfPresent(Int.self, forKey: .pages),
+                  remoteStationID: try c.decodeIfPresent(String.self, forKey: .remoteStationID),
+                  ecm: try c.decodeIfPresent(Bool.self, forKey: .ecm), engine: try c.decodeIfPresent(FaxEngineKind.self, forKey: .engine),
+                  compression: try c.decodeIfPresent(FaxCompression.self, forKey: .compression),
+                  ecmRetransmittedFrames: try c.decodeIfPresent(Int.self, forKey: .ecmRetransmittedFrames),
+                  pageStatistics: try c.decodeIfPresent([FaxPageStatistics].self, forKey: .pageStatistics) ?? [],
+                  failure: try c.decodeIfPresent(T30Failure.self, forKey: .failure))
+    }
+}
+
+/// Who runs the fax protocol (T.30) for a call.
+public enum FaxEngineKind: String, Sendable, Codable, CaseIterable {
+    /// The controller's own fax firmware (CAPI B protocol 4/4/4).
+    case controller
+    /// Our software modem over a transparent audio channel.
+    case software
+}
+
+/// T.4/T.6 line compression.
+public enum FaxCompression: String, Sendable, Codable, CaseIterable {
+    case mh    // T.4 one-dimensional
+    case mr    // T.4 two-dimensional
+    case mmr   // T.6
+}
+
+/// What the modem knows about one transferred page.
+public struct FaxPageStatistics: Sendable, Equatable, Codable {
+    /// 1-based page number within the call.
+    public var page: Int
+    public var bitRate: Int?
+    public var compression: FaxCompression?
+    public var fine: Bool?
+    public var ecm: Bool?
+    /// ECM frames retransmitted for this page.
+    public var ecmRetransmittedFrames: Int?
+    /// Rows the receiver found damaged (non-ECM).
+    public var badRows: Int?
+    public init(page: Int, bitRate: Int? = nil, compression: FaxCompression? = nil, fine: Bool? = nil, ecm: Bool? = nil,
+                ecmRetransmittedFrames: Int? = nil, badRows: Int? = nil) {
+        self.page = page; self.bitRate = bitRate; self.compression = compression; self.fine = fine; self.ecm = ecm
+        self.ecmRetransmittedFrames = ecmRetransmittedFrames; self.badRows = badRows
+    }
+}
+
+/// A T.30 failure in typed form, so retry policy and pages never read reason text.
+public struct T30Failure: Sendable, Equatable, Codable {
+    public enum Kind: String, Sendable, Codable, CaseIterable {
+        /// The modems could not train (at `bitRate`, or at any rate).
+        case trainingFailed = "training_failed"
+        /// The remote never answered with fax signals (no fax machine, or no reply to our frames).
+        case noResponse = "no_response"
+        /// The remote refused a page (RTN/PIN), or ECM could not get it across.
+        case pageRefused = "page_refused"
+        /// The two sides have no common capability (resolution, width, compression).
+        case incompatible
+        /// The remote ended the session or the call in the middle (DCN, hang-up).
+        case remoteDisconnected = "remote_disconnected"
+        /// Our side: document unreadable, out of memory, local abort.
+        case local
+        /// Anything else the modem reported.
+        case other
+    }
+    public var kind: Kind
+    /// The engine's own result code (spandsp: T30_ERR_*), for support.
+    public var code: Int
+    /// The engine's words for it (e.g. "Training failed at 9600 bit/s").
+    public var text: String
+    /// The rate the failure happened at, when known.
+    public var bitRate: Int?
+    public init(kind: Kind, code: Int, text: String, bitRate: Int? = nil) {
+        self.kind = kind; self.code = code; self.text = text; self.bitRate = bitRate
+    }
+}
+
+/// Limits on the modem for one attempt: the retry policy lowers them after a training or ECM failure
+/// (GOfax.IP's `disablev17afterretry` / `disableECMafterretry`). A controller with fax firmware may ignore them.
+public struct ModemSettings: Sendable, Equatable, Codable {
+    /// Highest bit rate to offer: 14400 (V.17), 9600 (V.29), 4800 (V.27ter); nil = the best the engine has.
+    public var maxBitRate: Int?
+    /// Offer error correction mode.
+    public var ecm: Bool
+    public init(maxBitRate: Int? = nil, ecm: Bool = true) { self.maxBitRate = maxBitRate; self.ecm = ecm }
+    public static let best = ModemSettings()
 }
 
 /// How a call ended, in the transport's codes and in words.
@@ -185,13 +289,16 @@ public struct OutgoingFax: Sendable, Equatable {
     public var controller: Int?
     /// Give up when nobody answers within this time (after ALERTING).
     public var answerTimeout: Duration
+    /// Modem limits for this attempt (lowered by the retry policy after training/ECM failures).
+    public var modem: ModemSettings
 
     public init(jobID: Int64, dialString: DialString, callingNumber: String? = nil, restrictCallingNumber: Bool = false,
                 stationID: String, headline: String, fine: Bool, sff: [UInt8], controller: Int? = nil,
-                answerTimeout: Duration = .seconds(60)) {
+                answerTimeout: Duration = .seconds(60), modem: ModemSettings = .best) {
         self.jobID = jobID; self.dialString = dialString; self.callingNumber = callingNumber
         self.restrictCallingNumber = restrictCallingNumber; self.stationID = stationID; self.headline = headline
         self.fine = fine; self.sff = sff; self.controller = controller; self.answerTimeout = answerTimeout
+        self.modem = modem
     }
 }
 

@@ -1,0 +1,2 @@
+import SoftFax
+import XCTest
