@@ -207,6 +207,7 @@ public struct CallEnd: Sendable, Equatable, Codable {
     /// True when the document was received completely and correctly.
     public var succeeded: Bool {
         cause == .cleared && reasonB3 == 0 && (reason == 0 || reason == 0x3490 || reason == 0x3400) && (session.pages ?? 0) > 0
+            && session.failure == nil
     }
     public init(reason: Int, reasonB3: Int, text: String, session: FaxSessionInfo, cause: CallRecord.EndCause = .cleared) {
         self.reason = reason; self.reasonB3 = reasonB3; self.text = text; self.session = session; self.cause = cause
