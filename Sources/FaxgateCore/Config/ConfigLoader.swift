@@ -164,7 +164,10 @@ public enum ConfigLoader {
             "lockout_minutes": .leaf, "lockout_max_minutes": .leaf, "max_upload_mb": .leaf, "min_free_disk_mb": .leaf,
             "metrics_allow": .leaf,
         ]),
-        "capi": .mapping(["driver": .leaf, "host": .leaf, "port": .leaf, "controllers": .leaf, "answer_audio_as_fax": .leaf]),
+        "capi": .mapping([
+            "driver": .leaf, "host": .leaf, "port": .leaf, "controllers": .leaf, "answer_audio_as_fax": .leaf,
+            "fax_engine": .leaf, "fax_engines": .leaf,
+        ]),
         "smtp": .mapping([
             "host": .leaf, "port": .leaf, "security": .leaf, "username": .leaf, "password": .leaf,
             "password_file": .leaf, "ca_file": .leaf, "timeout_seconds": .leaf, "retry_initial_seconds": .leaf,

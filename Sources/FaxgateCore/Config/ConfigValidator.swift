@@ -93,6 +93,7 @@ public enum ConfigValidator {
                 for p in validateVoicemail(vm) { problem(base + [.key("voicemail")] + p.path, p.message) }
             }
         }
+        problems += validateCAPI(c)
         problems += validateOutgoing(c)
         problems += validateWeb(c)
         if let name = c.catchAll, !c.extensions.contains(where: { $0.name == name }) {
