@@ -4,6 +4,9 @@ import FaxgateCore
 import Foundation
 import Logging
 import ServiceLifecycle
+import SoftFax
+import FaxDocument
+import VoiceAudio
 
 public struct CAPITransportSettings: Sendable, Equatable {
     /// libcapi20 module: "rcapi", "standard" or "fritzbox".
@@ -22,6 +25,11 @@ public struct CAPITransportSettings: Sendable, Equatable {
     public var shutdownGrace: Duration
     public var minimumBackoff: Duration
     public var maximumBackoff: Duration
+    /// Who runs T.30 (see `CAPIFaxEngineSetting`): the default and per-controller overrides.
+    public var faxEngine: CAPIFaxEngineSetting = .auto
+    public var faxEngines: [Int: CAPIFaxEngineSetting] = [:]
+    /// Scratch directory for the software modem's page files; nil = the system's temporary directory.
+    public var softFaxDirectory: String?
 
     public init(driver: String = "rcapi", host: String = "127.0.0.1", port: Int = 2662, controllers: [Int] = [],
                 answerAudioAsFax: Bool = false, capiHome: String? = nil, shutdownGrace: Duration = .seconds(60),
@@ -77,6 +85,20 @@ public actor CAPIFaxTransport: FaxSendingTransport {
     private var handlerTasks: [UUID: Task<Void, Never>] = [:]
     private var timers: [Task<Void, Never>] = []
 
+    // Software fax engine (spandsp over transparent B-channels): all of it owned by this actor.
+    /// Engine per controller, resolved at registration from the settings and the profile.
+    private var faxEngines: [Int: FaxEngineResolution] = [:]
+    /// One modem per call running on our side, by PLCI.
+    private var softChannels: [UInt32: SoftFaxChannel] = [:]
+    private var softReceptions: [Int64: UInt32] = [:]       // reception id → PLCI
+    private var softSendCalls: [Int: UInt32] = [:]          // send-machine call id → PLCI
+    private var softSendPages: [Int: [FaxPage]] = [:]       // send-machine call id → decoded document
+    /// Pacers carried over from a voice call (its greeting blocks still occupy the window), by PLCI.
+    private var pendingPacers: [UInt32: SoftFaxPacer] = [:]
+    /// CNG detectors of voice calls on software-engine controllers, by PLCI.
+    private var toneDetectors: [UInt32: ToneWatch] = [:]
+    private var softDataNumber: UInt16 = 0x1000
+
     public init(settings: CAPITransportSettings, handler: any ReceptionHandler, logger: Logger) {
         self.settings = settings
         self.handler = handler
@@ -126,6 +148,12 @@ public actor CAPIFaxTransport: FaxSendingTransport {
         case .link(.message(let m)):
             if case .listenConf(let c, let info) = m.body, info != .noError {
                 logger.error("LISTEN_REQ refused", metadata: ["controller": "\(c)", "info": "\(info)"])
+            }
+            // The remote hung up: every block it sent was already fed to the modem (messages are handled in
+            // order), so the modem now judges the end of the session before the machines see the clearing.
+            switch m.body {
+            case .disconnectB3Ind(let a, _, _), .disconnectInd(let a, _): softLineDown(plci: a.capiPLCI)
+            default: break
             }
             if let actions = sendMachine.handle(m) {
                 performSend(actions)
@@ -193,6 +221,7 @@ public actor CAPIFaxTransport: FaxSendingTransport {
             let controllers = !configured.isEmpty ? configured
                 : knownProfiles.isEmpty ? [1] : knownProfiles.keys.sorted()
             listeningControllers = controllers
+            resolveEngines(controllers: controllers)
             // The profile goes into the log so support snapshots (which carry redacted logs) show the hardware.
             let profile = knownProfiles.keys.sorted().map { c -> String in
                 let p = knownProfiles[c]!
@@ -263,6 +292,12 @@ public actor CAPIFaxTransport: FaxSendingTransport {
                 finish(f)
             case .handOverVoice(let plci, let number, let answer, let gone):
                 performVoice(voiceMachine.start(plci: plci, indicationNumber: number, answer: answer, goneReason: gone))
+            case .startSoftFax(let plci, let ncci, let answer):
+                startSoftReceive(plci: plci, ncci: ncci, answer: answer)
+            case .softAudio(let plci, let data):
+                softAudio(plci: plci, data)
+            case .softAudioConfirmed(let plci, let handle):
+                softConfirmed(plci: plci, handle: handle)
             }
         }
     }
@@ -286,7 +321,19 @@ public actor CAPIFaxTransport: FaxSendingTransport {
         return answer.spool
     }
 
-    private func finish(_ f: FaxReceiveStateMachine.FinishedCall) {
+    private func finish(_ call: FaxReceiveStateMachine.FinishedCall) {
+        var call = call
+        if let plci = softReceptions.removeValue(forKey: call.receptionID), let channel = softChannels.removeValue(forKey: plci) {
+            // The call ended under the modem (line lost, shutdown): it still tells what it got.
+            if !channel.isFinished { _ = channel.lineDisconnected() }
+            call.session = channel.session
+            if call.textOverride == nil, let failure = call.session.failure {
+                call.textOverride = SoftFaxChannel.describe(failure, sending: false, pagesDone: call.session.pages ?? 0, pagesTotal: nil)
+            }
+            call.answer.spool.append(channel.spoolTrailer())
+            logSoftEnd(channel, id: "reception \(call.receptionID)")
+        }
+        let f = call
         spools[f.receptionID] = nil
         hungUpOverLimit.remove(f.receptionID)
         let overLimit = f.answer.spool.exceeded
@@ -351,7 +398,28 @@ public actor CAPIFaxTransport: FaxSendingTransport {
                                       textOverride: "fax tone, but the fax spool file could not be created: \(error)"))
                 }
             case .finished(let f):
+                toneDetectors = toneDetectors.filter { $0.value.receptionID != f.answer.receptionID }
                 finishVoice(f)
+            case .detectFaxTone(let plci, let data):
+                detectFaxTone(plci: plci, data)
+            case .switchedToSoftFax(let plci, let ncci, let voice, let fallback, let outstanding, let nextHandle):
+                toneDetectors[plci] = nil
+                _ = try? voice.recording.finish()
+                do {
+                    let spool = try ReceptionSpoolFile(path: fallback.spoolPath)
+                    let fax = FaxAnswer(receptionID: voice.receptionID, stationID: fallback.stationID, headline: fallback.headline,
+                                        fine: fallback.fine, spool: spool)
+                    logger.info("fax tone (software detector): voice call switched to fax", metadata: ["reception": "\(voice.receptionID)"])
+                    pendingPacers[plci] = SoftFaxPacer(outstanding: outstanding, nextHandle: nextHandle)
+                    perform(machine.adoptSwitchedSoftCall(plci: plci, ncci: ncci, answer: fax))
+                    let handler = self.handler
+                    spawn { await handler.voiceSwitchedToFax(receptionID: voice.receptionID, spoolPath: fallback.spoolPath) }
+                } catch {
+                    logger.error("cannot switch to fax: \(error)", metadata: ["reception": "\(voice.receptionID)"])
+                    link?.send(CapiMessage(applID: 0, messageNumber: 0x3FFF, body: .disconnectReq(plci: plci, additionalInfo: [])))
+                    finishVoice(.init(answer: voice, cause: .interrupted, reason: 0, recordedBytes: 0, greetingCompleted: false,
+                                      textOverride: "fax tone, but the fax spool file could not be created: \(error)"))
+                }
             }
         }
     }
@@ -423,15 +491,25 @@ public actor CAPIFaxTransport: FaxSendingTransport {
             }
             controller = free
         }
+        let engine = faxEngine(for: controller)
+        var softPages: [FaxPage]? = nil
+        if engine == .software {
+            // Our modem sends pages, not SFF: decode before dialling, so a bad document costs no call.
+            guard let doc = try? SFFReader.read(fax.sff), !doc.pages.isEmpty else {
+                return early(.localError, "the document could not be read for the software fax engine")
+            }
+            softPages = doc.pages
+        }
         let id = nextSendID
         nextSendID += 1
+        if let softPages { softSendPages[id] = softPages }
         // No dial string here: with a PBX's outside-line digit it is no notation of the number the redaction can
         // equate, so it would get another pseudonym than the queue's "dialling" line (which names the number).
         logger.info("dialling", metadata: ["job": "\(fax.jobID)", "controller": "\(controller)",
                                            "bytes": "\(fax.sff.count)"])
         return await withCheckedContinuation { c in
             pendingSends[id] = c
-            performSend(sendMachine.start(call: id, fax: fax, controller: controller, now: now))
+            performSend(sendMachine.start(call: id, fax: fax, controller: controller, now: now, engine: engine))
         }
     }
 
@@ -443,7 +521,17 @@ public actor CAPIFaxTransport: FaxSendingTransport {
             case .startAnswerTimer(let call, let token, let delay):
                 schedule(.answerTimer(call: call, token: token), after: delay)
             case .finished(let f):
+                softSendPages[f.call] = nil
+                if let plci = softSendCalls.removeValue(forKey: f.call), let channel = softChannels.removeValue(forKey: plci) {
+                    logSoftEnd(channel, id: "job \(f.jobID)")
+                }
                 finishSend(f)
+            case .startSoftFax(let call, let plci, let ncci):
+                startSoftSend(call: call, plci: plci, ncci: ncci)
+            case .softAudio(let call, let data):
+                if let plci = softSendCalls[call] { softAudio(plci: plci, data) }
+            case .softAudioConfirmed(let call, let handle):
+                if let plci = softSendCalls[call] { softConfirmed(plci: plci, handle: handle) }
             }
         }
     }
@@ -487,4 +575,183 @@ public actor CAPIFaxTransport: FaxSendingTransport {
         }
     }
     private func taskDone(_ id: UUID) { handlerTasks[id] = nil }
+}
+
+// MARK: - Software fax engine
+
+/// A voice call's CNG detector (spandsp state: owned by the actor).
+final class ToneWatch {
+    let receptionID: Int64
+    let detector: ConnectToneDetector
+    init(receptionID: Int64) {
+        self.receptionID = receptionID
+        detector = ConnectToneDetector(.cng)
+    }
+}
+
+extension CAPIFaxTransport {
+    /// Engine for a controller (resolved at registration; before that, from the settings alone).
+    func faxEngine(for controller: Int) -> FaxEngineKind {
+        faxEngines[controller]?.engine
+            ?? FaxEngineResolution.resolve(settings.faxEngineSetting(for: controller), profile: knownProfiles[controller]).engine
+    }
+
+    /// The engines currently in force, per controller (for tests and the log).
+    public func resolvedFaxEngines() -> [Int: FaxEngineKind] { faxEngines.mapValues(\.engine) }
+
+    fileprivate func resolveEngines(controllers: [Int]) {
+        let resolved = settings.resolveFaxEngines(controllers: controllers, profiles: knownProfiles)
+        for c in resolved.keys.sorted() where faxEngines[c] != resolved[c] {
+            logger.info("fax engine", metadata: ["controller": "\(c)", "engine": "\(resolved[c]!.engine.rawValue)",
+                                                 "why": "\(resolved[c]!.why)"])
+        }
+        faxEngines = resolved
+        let software = Set(resolved.filter { $0.value.engine == .software }.keys)
+        machine.softwareControllers = software
+        voiceMachine.softwareControllers = software
+    }
+
+    private var softWorkDirectory: String { settings.softFaxDirectory ?? NSTemporaryDirectory() + "faxgate-softfax" }
+
+    fileprivate func startSoftReceive(plci: UInt32, ncci: UInt32, answer: FaxAnswer) {
+        let options = FaxEngineOptions(calling: false, localIdent: FaxEngineOptions.ident(answer.stationID), pageHeader: nil,
+                                       ecm: true, acceptFine: answer.fine)
+        let pacer = pendingPacers.removeValue(forKey: plci) ?? SoftFaxPacer()
+        do {
+            let channel = try SoftFaxChannel(plci: plci, ncci: ncci, options: options, send: nil,
+                                             workDirectory: softWorkDirectory, pacer: pacer)
+            softChannels[plci] = channel
+            softReceptions[answer.receptionID] = plci
+            logger.info("software fax engine answering", metadata: ["reception": "\(answer.receptionID)"])
+        } catch {
+            logger.error("software fax engine failed to start: \(error)", metadata: ["reception": "\(answer.receptionID)"])
+            let session = FaxSessionInfo(engine: .software, failure: T30Failure(kind: .local, code: 0, text: "\(error)"))
+            perform(machine.softFaxFinished(plci: plci, session: session, failureText: "software fax engine failed to start: \(error)",
+                                            lineGone: false))
+        }
+    }
+
+    fileprivate func startSoftSend(call: Int, plci: UInt32, ncci: UInt32) {
+        guard let fax = sendMachine.fax(call: call) else { return }
+        let pages = softSendPages[call] ?? []
+        let header = fax.headline.trimmingCharacters(in: .whitespaces)
+        let options = FaxEngineOptions(calling: true, localIdent: FaxEngineOptions.ident(fax.stationID),
+                                       pageHeader: header.isEmpty ? nil : header, ecm: fax.modem.ecm,
+                                       modems: FaxModem.families(upTo: fax.modem.maxBitRate), acceptFine: fax.fine)
+        do {
+            let channel = try SoftFaxChannel(plci: plci, ncci: ncci, options: options, send: pages, workDirectory: softWorkDirectory)
+            softChannels[plci] = channel
+            softSendCalls[call] = plci
+            logger.info("software fax engine sending", metadata: ["job": "\(fax.jobID)", "pages": "\(pages.count)",
+                                                                 "ecm": "\(fax.modem.ecm)", "max_rate": "\(fax.modem.maxBitRate ?? 14400)"])
+        } catch {
+            logger.error("software fax engine failed to start: \(error)", metadata: ["job": "\(fax.jobID)"])
+            let text = "software fax engine failed to start: \(error)"
+            let session = FaxSessionInfo(engine: .software, failure: T30Failure(kind: .local, code: 0, text: "\(error)"))
+            performSend(sendMachine.softFaxFinished(call: call, .init(succeeded: false, pagesSent: 0, session: session, text: text),
+                                                    lineGone: false))
+        }
+    }
+
+    fileprivate func softAudio(plci: UInt32, _ data: [UInt8]) {
+        guard let channel = softChannels[plci] else { return }
+        let (blocks, events) = channel.received(data)
+        sendSoftBlocks(blocks, channel)
+        handleSoftEvents(events, channel, lineGone: false)
+    }
+
+    fileprivate func softConfirmed(plci: UInt32, handle: UInt16) {
+        guard let channel = softChannels[plci] else { return }
+        sendSoftBlocks(channel.confirmed(handle: handle), channel)
+    }
+
+    /// DISCONNECT_B3_IND or DISCONNECT_IND for a call whose modem still runs.
+    fileprivate func softLineDown(plci: UInt32) {
+        guard let channel = softChannels[plci], !channel.isFinished else { return }
+        handleSoftEvents(channel.lineDisconnected(), channel, lineGone: true)
+    }
+
+    private func sendSoftBlocks(_ blocks: [SoftFaxPacer.Block], _ channel: SoftFaxChannel) {
+        for b in blocks {
+            softDataNumber = softDataNumber >= 0x1FFF ? 0x1000 : softDataNumber + 1
+            link?.send(CapiMessage(applID: 0, messageNumber: softDataNumber,
+                                   body: .dataB3Req(ncci: channel.ncci, handle: b.handle, flags: 0, data: b.data)))
+        }
+    }
+
+    private func handleSoftEvents(_ events: [FaxEngineEvent], _ channel: SoftFaxChannel, lineGone: Bool) {
+        let plci = channel.plci
+        let reception = softReceptions.first { $0.value == plci }?.key
+        let sendCall = softSendCalls.first { $0.value == plci }?.key
+        for event in events {
+            switch event {
+            case .negotiated(let ident, let rate, let ecm, let compression, let fine):
+                logger.info("fax negotiated", metadata: ["plci": "\(String(plci, radix: 16))", "rate": "\(rate)", "ecm": "\(ecm)",
+                                                         "compression": "\(compression.rawValue)", "fine": "\(fine)"])
+                if let reception {
+                    let info = FaxSessionInfo(bitRate: rate, fine: fine, remoteStationID: ident, ecm: ecm, engine: .software,
+                                              compression: compression.core)
+                    let handler = self.handler
+                    spawn { await handler.faxConnected(receptionID: reception, info: info) }
+                }
+            case .page(let report, let page):
+                logger.info("fax page", metadata: ["plci": "\(String(plci, radix: 16))", "page": "\(report.page)",
+                                                   "rate": "\(report.bitRate)", "ecm_retransmitted": "\(report.ecmRetransmittedFrames)",
+                                                   "bad_rows": "\(report.badRows)"])
+                if let reception, let page, let spool = spool(for: reception) {
+                    spool.append(channel.spoolBytes(for: page))
+                    if spool.exceeded != nil { hangUpOverLimit(reception) }
+                }
+            case .finished(let result):
+                let session = channel.session
+                if reception != nil {
+                    let text = session.failure.map {
+                        SoftFaxChannel.describe($0, sending: false, pagesDone: session.pages ?? 0, pagesTotal: nil)
+                    }
+                    perform(machine.softFaxFinished(plci: plci, session: session, failureText: text, lineGone: lineGone))
+                } else if let sendCall {
+                    let complete = result.succeeded && result.pages >= channel.pagesToSend
+                    let text: String
+                    if complete {
+                        text = "\(result.pages) page\(result.pages == 1 ? "" : "s") sent"
+                    } else if let failure = session.failure {
+                        text = SoftFaxChannel.describe(failure, sending: true, pagesDone: result.pages, pagesTotal: channel.pagesToSend)
+                    } else {
+                        text = "fax session ended after \(result.pages) of \(channel.pagesToSend) pages"
+                    }
+                    var s = session
+                    if !complete && s.failure == nil {
+                        s.failure = T30Failure(kind: .other, code: result.code, text: text, bitRate: result.bitRate)
+                    }
+                    performSend(sendMachine.softFaxFinished(call: sendCall, .init(succeeded: complete, pagesSent: result.pages,
+                                                                                  session: s, text: text), lineGone: lineGone))
+                }
+            }
+        }
+    }
+
+    fileprivate func detectFaxTone(plci: UInt32, _ data: [UInt8]) {
+        guard let receptionID = voiceMachine.receptionID(plci: plci) else { return }
+        let watch: ToneWatch
+        if let w = toneDetectors[plci] { watch = w } else {
+            watch = ToneWatch(receptionID: receptionID)
+            toneDetectors[plci] = watch
+        }
+        if watch.detector.feed(G711.pcm(fromLine: data)) {
+            toneDetectors[plci] = nil
+            performVoice(voiceMachine.faxToneHeard(plci: plci))
+        }
+    }
+
+    fileprivate func logSoftEnd(_ channel: SoftFaxChannel, id: String) {
+        let p = channel.pacer
+        var meta: Logger.Metadata = ["call": "\(id)", "max_unconfirmed": "\(p.maxUnconfirmed)", "underruns": "\(p.underruns)"]
+        if p.dropped > 0 { meta["dropped_blocks"] = "\(p.dropped)" }
+        if p.underruns > 0 || p.dropped > 0 {
+            // A sending modem that starves breaks pages: worth a warning with the figures.
+            logger.warning("software fax transmit underruns", metadata: meta)
+        } else {
+            logger.debug("software fax transmit pacing", metadata: meta)
+        }
+    }
 }

@@ -19,6 +19,12 @@ public struct FaxReceiveStateMachine: Sendable {
         case finished(FinishedCall)
         /// The gateway takes this call as voice: `VoiceCallStateMachine.start` continues it (goneReason: hung up meanwhile).
         case handOverVoice(plci: UInt32, indicationNumber: UInt16, answer: VoiceAnswer, goneReason: UInt16?)
+        /// Software engine: the transparent B3 link is up; run T.30 on it (answering side).
+        case startSoftFax(plci: UInt32, ncci: UInt32, answer: FaxAnswer)
+        /// Software engine: audio from the line (bit-reversed A-law) for the call's modem.
+        case softAudio(plci: UInt32, data: [UInt8])
+        /// Software engine: the controller took a DATA_B3_REQ of the call's modem.
+        case softAudioConfirmed(plci: UInt32, handle: UInt16)
     }
 
     public struct FinishedCall: Sendable, Equatable {
@@ -45,6 +51,11 @@ public struct FaxReceiveStateMachine: Sendable {
         var reasonB3: UInt16 = 0
         /// DISCONNECT_IND came while the gateway was still deciding.
         var goneReason: UInt16?
+        /// Who runs T.30 for this call (fixed when it is answered).
+        var engine: FaxEngineKind = .controller
+        /// Software engine: the session's outcome, once the modem finished.
+        var softSession: FaxSessionInfo?
+        var softText: String?
     }
 
     public struct Options: Sendable {
@@ -57,6 +68,8 @@ public struct FaxReceiveStateMachine: Sendable {
     }
 
     public let options: Options
+    /// Controllers whose calls run T.30 in our software modem (B protocols 1/1/0); the rest use 4/4/4.
+    public var softwareControllers: Set<Int> = []
     private(set) var calls: [UInt32: Call] = [:]
     private var nextMessageNumber: UInt16 = 1
 
@@ -138,6 +151,13 @@ public struct FaxReceiveStateMachine: Sendable {
             var actions = [respond(m, .connectB3ActiveResp(ncci: ncci))]
             if var call = calls[plci], let answer = call.answer {
                 call.phase = .b3Active
+                if call.engine == .software {
+                    // A transparent link carries no NCPI: the modem reports the session (faxConnected at negotiation).
+                    call.ncci = ncci
+                    calls[plci] = call
+                    actions.append(.startSoftFax(plci: plci, ncci: ncci, answer: answer))
+                    return actions
+                }
                 call.session.merge(ncpi)
                 calls[plci] = call
                 actions.append(.connected(receptionID: answer.receptionID, info: call.session))
@@ -146,6 +166,12 @@ public struct FaxReceiveStateMachine: Sendable {
 
         case .dataB3Ind(let ncci, let handle, _, let data):
             var actions: [Action] = []
+            if let call = calls[ncci.capiPLCI], call.engine == .software {
+                // Answer first: the controller's buffer is free again while the modem works on the audio.
+                actions.append(respond(m, .dataB3Resp(ncci: ncci, handle: handle)))
+                if call.phase == .b3Active, !data.isEmpty { actions.append(.softAudio(plci: call.plci, data: data)) }
+                return actions
+            }
             if let answer = calls[ncci.capiPLCI]?.answer, !data.isEmpty {
                 actions.append(.append(receptionID: answer.receptionID, data: data))
             }
@@ -153,11 +179,15 @@ public struct FaxReceiveStateMachine: Sendable {
             actions.append(respond(m, .dataB3Resp(ncci: ncci, handle: handle)))
             return actions
 
+        case .dataB3Conf(let ncci, let handle, _):
+            guard let call = calls[ncci.capiPLCI], call.engine == .software else { return [] }
+            return [.softAudioConfirmed(plci: call.plci, handle: handle)]
+
         case .disconnectB3Ind(let ncci, let reasonB3, let ncpi):
             let plci = ncci.capiPLCI
             if var call = calls[plci] {
                 call.reasonB3 = reasonB3.rawValue
-                call.session.merge(ncpi)
+                if call.engine == .controller { call.session.merge(ncpi) }
                 if call.phase != .disconnecting { call.phase = .b3Down }
                 calls[plci] = call
             }
@@ -173,6 +203,13 @@ public struct FaxReceiveStateMachine: Sendable {
                 }
                 calls[plci] = nil
                 if let answer = call.answer {
+                    if call.engine == .software {
+                        // The modem ran T.30: its session is the truth; a transparent link has no Reason_B3 of its own.
+                        actions.append(.finished(FinishedCall(receptionID: answer.receptionID, answer: answer, reason: reason.rawValue,
+                                                              reasonB3: 0, session: call.softSession ?? Self.softSessionStub,
+                                                              textOverride: call.softText)))
+                        return actions
+                    }
                     actions.append(.finished(FinishedCall(receptionID: answer.receptionID, answer: answer, reason: reason.rawValue,
                                                           reasonB3: call.reasonB3, session: call.session, textOverride: nil)))
                 }
@@ -241,6 +278,28 @@ public struct FaxReceiveStateMachine: Sendable {
         calls[plci] = Call(plci: plci, indicationNumber: 0, phase: .active, answer: answer)
     }
 
+    /// A voice call on a software-engine controller heard CNG: the transparent B3 link (already 1/1/0) stays up
+    /// and carries the fax from now on, no SELECT_B_PROTOCOL needed.
+    public mutating func adoptSwitchedSoftCall(plci: UInt32, ncci: UInt32, answer: FaxAnswer) -> [Action] {
+        calls[plci] = Call(plci: plci, indicationNumber: 0, phase: .b3Active, answer: answer, ncci: ncci, engine: .software)
+        return [.startSoftFax(plci: plci, ncci: ncci, answer: answer)]
+    }
+
+    /// The software modem finished the session (or lost the line): keep its report for `finished`, and clear
+    /// the call unless the line is already going (`lineGone`). `failureText` replaces the reason text.
+    public mutating func softFaxFinished(plci: UInt32, session: FaxSessionInfo, failureText: String?, lineGone: Bool) -> [Action] {
+        guard var call = calls[plci], call.engine == .software else { return [] }
+        call.softSession = session
+        call.softText = failureText
+        let clear = !lineGone && call.phase != .disconnecting
+        if clear { call.phase = .disconnecting }
+        calls[plci] = call
+        return clear ? [request(.disconnectReq(plci: plci, additionalInfo: []))] : []
+    }
+
+    /// A software call that ended before its modem reported anything (the line dropped before B3 came up).
+    static let softSessionStub = FaxSessionInfo(engine: .software)
+
     public mutating func ringDelayElapsed(plci: UInt32) -> [Action] {
         guard calls[plci]?.phase == .ringing else { return [] }
         return accept(plci)
@@ -249,10 +308,13 @@ public struct FaxReceiveStateMachine: Sendable {
     private mutating func accept(_ plci: UInt32) -> [Action] {
         guard var call = calls[plci], let answer = call.answer else { return [] }
         call.phase = .connecting
+        call.engine = softwareControllers.contains(plci.capiController) ? .software : .controller
         calls[plci] = call
         let b3 = FaxB3Configuration(fine: answer.fine, format: 0, stationID: answer.stationID, headline: answer.headline)
+        // Software engine: a transparent 64 kbit/s channel (1/1/0) carries the modem's audio; no B3 configuration.
+        let bProtocol: BProtocol = call.engine == .software ? .transparentVoice : .fax(b3)
         return [.send(CapiMessage(applID: 0, messageNumber: call.indicationNumber, body: .connectResp(
-            plci: plci, reject: 0, bProtocol: .fax(b3), connectedNumber: [], connectedSubaddress: [], llc: [], additionalInfo: [])))]
+            plci: plci, reject: 0, bProtocol: bProtocol, connectedNumber: [], connectedSubaddress: [], llc: [], additionalInfo: [])))]
     }
 
     /// Hangs up every call (shutdown deadline). Calls still deciding or ringing are rejected.

@@ -16,6 +16,25 @@ public struct FaxSendStateMachine: Sendable {
         case startAnswerTimer(call: Int, token: Int, delay: Duration)
         /// The call is over; `FinishedSend` has everything for the outcome except the reason texts.
         case finished(FinishedSend)
+        /// Software engine: the transparent B3 link is up; run T.30 on it (calling side) with the job's pages.
+        case startSoftFax(call: Int, plci: UInt32, ncci: UInt32)
+        /// Software engine: audio from the line (bit-reversed A-law) for the call's modem.
+        case softAudio(call: Int, data: [UInt8])
+        /// Software engine: the controller took a DATA_B3_REQ of the call's modem.
+        case softAudioConfirmed(call: Int, handle: UInt16)
+    }
+
+    /// What the software modem reported at the end of a call it ran.
+    public struct SoftFaxEnd: Sendable, Equatable {
+        /// T.30 ended normally and every page of the document was confirmed.
+        public var succeeded: Bool
+        public var pagesSent: Int
+        public var session: FaxSessionInfo
+        /// What happened, in words (used as the outcome's text).
+        public var text: String
+        public init(succeeded: Bool, pagesSent: Int, session: FaxSessionInfo, text: String) {
+            self.succeeded = succeeded; self.pagesSent = pagesSent; self.session = session; self.text = text
+        }
     }
 
     public struct FinishedSend: Sendable, Equatable {
@@ -74,6 +93,9 @@ public struct FaxSendStateMachine: Sendable {
         var ownEnd: (cause: SendOutcome.Cause, context: String, info: UInt16?, override: String?)?
         var dialedAt: Date
         var connectedAt: Date?
+        /// Who runs T.30 for this call.
+        var engine: FaxEngineKind = .controller
+        var softEnd: SoftFaxEnd?
     }
 
     public let options: Options
@@ -86,6 +108,8 @@ public struct FaxSendStateMachine: Sendable {
     public var callCount: Int { calls.count }
     /// Calls in progress per controller (each holds a B-channel or is about to).
     public var callsPerController: [Int: Int] { calls.values.reduce(into: [:]) { $0[$1.controller, default: 0] += 1 } }
+    /// The job a call is sending (the software modem reads its options).
+    public func fax(call: Int) -> OutgoingFax? { calls[call]?.fax }
     /// Highest number of unconfirmed DATA_B3_REQ a call had (for tests and logs).
     public func maxOutstanding(call: Int) -> Int? { calls[call]?.maxOutstanding }
 
@@ -104,9 +128,11 @@ public struct FaxSendStateMachine: Sendable {
     // MARK: Inputs
 
     /// Dials. `call` is the caller's id for this attempt, unique while it lasts.
-    public mutating func start(call id: Int, fax: OutgoingFax, controller: Int, now: Date = Date()) -> [Action] {
+    /// `engine`: `.software` connects a transparent channel (B protocols 1/1/0) for our modem instead of 4/4/4.
+    public mutating func start(call id: Int, fax: OutgoingFax, controller: Int, now: Date = Date(),
+                               engine: FaxEngineKind = .controller) -> [Action] {
         let number = number()
-        var call = Call(id: id, fax: fax, controller: controller, connectRequestNumber: number, dialedAt: now)
+        var call = Call(id: id, fax: fax, controller: controller, connectRequestNumber: number, dialedAt: now, engine: engine)
         // The last check before the line: the called party number goes out as exactly these bytes, so they must
         // be ASCII digits (DialString promises it; a transport does not rely on a promise it cannot see).
         guard !fax.sff.isEmpty, let called = Self.calledPartyNumber(fax.dialString.digits) else {
@@ -114,14 +140,22 @@ public struct FaxSendStateMachine: Sendable {
             return [.finished(finish(call, now: now))]
         }
         calls[id] = call
-        let b3 = FaxB3Configuration(fine: fax.fine, format: 0, stationID: fax.stationID, headline: fax.headline)
         // Calling number: type 0x00 (unknown) + presentation allowed (0x80) or restricted (0xA0, CLIR).
         let calling = CallingPartyNumber(typeAndPlan: 0x00, presentation: fax.restrictCallingNumber ? 0xA0 : 0x80,
                                          digits: fax.callingNumber ?? "")
         return [.send(CapiMessage(applID: 0, messageNumber: number, body: .connectReq(
             controller: UInt32(controller), cip: 17, called: called,
-            calling: calling, calledSubaddress: [], callingSubaddress: [], bProtocol: .fax(b3), bc: [], llc: [], hlc: [],
+            calling: calling, calledSubaddress: [], callingSubaddress: [], bProtocol: Self.bProtocol(for: fax, engine: engine), bc: [], llc: [], hlc: [],
             additionalInfo: [])))]
+    }
+
+    /// B protocols for a call: the controller's T.30 (4/4/4 with our station id and headline) or a transparent
+    /// channel for the software modem (1/1/0, no B3 configuration).
+    static func bProtocol(for fax: OutgoingFax, engine: FaxEngineKind) -> BProtocol {
+        switch engine {
+        case .controller: .fax(FaxB3Configuration(fine: fax.fine, format: 0, stationID: fax.stationID, headline: fax.headline))
+        case .software: .transparentVoice
+        }
     }
 
     /// The called party number for CONNECT_REQ (type/plan 0x80: unknown, ISDN plan), or nil unless `digits`
@@ -206,6 +240,17 @@ public struct FaxSendStateMachine: Sendable {
         case .connectB3ActiveInd(let ncci, let ncpi):
             actions.append(respond(m, .connectB3ActiveResp(ncci: ncci)))
             call.ncci = ncci
+            if call.engine == .software {
+                // No NCPI on a transparent link: the modem reports the session.
+                if call.phase == .b3Connecting || call.phase == .connected, let plci = call.plci {
+                    call.phase = .b3Active
+                    calls[id] = call
+                    actions.append(.startSoftFax(call: id, plci: plci, ncci: ncci))
+                } else {
+                    calls[id] = call
+                }
+                return actions
+            }
             call.session.merge(ncpi)
             if call.phase == .b3Connecting || call.phase == .connected {
                 call.phase = .b3Active
@@ -215,6 +260,15 @@ public struct FaxSendStateMachine: Sendable {
                 calls[id] = call
             }
             return actions
+
+        case .dataB3Ind(let ncci, let handle, _, let data) where call.engine == .software:
+            // Answer first: the controller's buffer is free again while the modem works on the audio.
+            actions.append(respond(m, .dataB3Resp(ncci: ncci, handle: handle)))
+            if call.phase == .b3Active, !data.isEmpty { actions.append(.softAudio(call: id, data: data)) }
+            return actions
+
+        case .dataB3Conf(_, let handle, _) where call.engine == .software:
+            return [.softAudioConfirmed(call: id, handle: handle)]
 
         case .dataB3Conf(_, let handle, let info):
             guard let length = call.outstanding.removeValue(forKey: handle) else { return [] }
@@ -235,7 +289,7 @@ public struct FaxSendStateMachine: Sendable {
         case .disconnectB3Ind(let ncci, let reasonB3, let ncpi):
             actions.append(respond(m, .disconnectB3Resp(ncci: ncci)))
             call.reasonB3 = reasonB3.rawValue
-            call.session.merge(ncpi)
+            if call.engine == .controller { call.session.merge(ncpi) }
             call.b3Ended = true
             // No DATA_B3_CONF comes after DISCONNECT_B3_IND.
             call.outstanding.removeAll()
@@ -255,6 +309,16 @@ public struct FaxSendStateMachine: Sendable {
             if m.subcommand == .ind, let r = m.simpleResponse() { return [.send(r)] }
             return []
         }
+    }
+
+    /// The software modem finished the session (or lost the line): keep its report for the outcome and clear
+    /// the call unless the line is already going (`lineGone`).
+    public mutating func softFaxFinished(call id: Int, _ end: SoftFaxEnd, lineGone: Bool) -> [Action] {
+        guard var call = calls[id], call.engine == .software else { return [] }
+        call.softEnd = end
+        calls[id] = call
+        // DISCONNECT_REQ clears the transparent B3 link with the call.
+        return lineGone ? [] : disconnect(id)
     }
 
     /// The answer timer ran out: hang up, the outcome is "no answer".
@@ -340,8 +404,18 @@ public struct FaxSendStateMachine: Sendable {
         var context: String
         var info: UInt16? = nil
         var override: String? = nil
+        var pagesSent = pages
+        var session = call.session
         if let own = call.ownEnd {
             (cause, context, info, override) = own
+            if let soft = call.softEnd { pagesSent = soft.pagesSent; session = soft.session }
+        } else if let soft = call.softEnd {
+            // The modem ran T.30: its verdict decides, the network's clearing cause is only how the call went.
+            pagesSent = soft.pagesSent
+            session = soft.session
+            cause = soft.succeeded ? .success : .faxProtocolError
+            context = soft.text
+            override = soft.text
         } else if call.reasonB3 == 0 && call.b3Ended && pages > 0 && allConfirmed {
             cause = .success
             context = "\(pages) page\(pages == 1 ? "" : "s") sent"
@@ -360,8 +434,9 @@ public struct FaxSendStateMachine: Sendable {
             cause = .networkFailure
             context = "call cleared before it was answered"
         }
+        if call.engine == .software && session.engine == nil { session.engine = .software }
         return FinishedSend(call: call.id, jobID: call.fax.jobID, cause: cause, reason: call.reason, reasonB3: call.reasonB3,
-                            info: info, context: context, textOverride: override, session: call.session, pagesSent: pages,
+                            info: info, context: context, textOverride: override, session: session, pagesSent: pagesSent,
                             dialedAt: call.dialedAt, connectedAt: call.connectedAt, endedAt: now)
     }
 

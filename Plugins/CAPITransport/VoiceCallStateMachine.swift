@@ -22,6 +22,13 @@ public struct VoiceCallStateMachine: Sendable {
         case switchedToFax(plci: UInt32, answer: VoiceAnswer, fallback: VoiceAnswer.FaxFallback)
         /// The call is over: finish the recording file and report.
         case finished(FinishedVoiceCall)
+        /// Software-engine controller (it reports no fax tones): listen for CNG in this audio; call
+        /// `faxToneHeard(plci:)` when it is there.
+        case detectFaxTone(plci: UInt32, data: [UInt8])
+        /// CNG on a software-engine controller: the voice part is over, the same transparent B3 link carries the
+        /// fax from now on. `outstanding`: greeting DATA_B3_REQ still unconfirmed (they occupy the window).
+        case switchedToSoftFax(plci: UInt32, ncci: UInt32, answer: VoiceAnswer, fallback: VoiceAnswer.FaxFallback,
+                               outstanding: Set<UInt16>, nextHandle: UInt16)
     }
 
     public struct FinishedVoiceCall: Sendable, Equatable {
@@ -57,6 +64,8 @@ public struct VoiceCallStateMachine: Sendable {
 
     private(set) var calls: [UInt32: Call] = [:]
     private var nextMessageNumber: UInt16 = 0x2000
+    /// Controllers whose fax runs in our software modem: they report no fax tones, so we listen for CNG ourselves.
+    public var softwareControllers: Set<Int> = []
 
     public init() {}
 
@@ -68,6 +77,8 @@ public struct VoiceCallStateMachine: Sendable {
     public func answer(for receptionID: Int64) -> VoiceAnswer? {
         calls.values.first { $0.answer.receptionID == receptionID }?.answer
     }
+
+    public func receptionID(plci: UInt32) -> Int64? { calls[plci]?.answer.receptionID }
 
     private mutating func request(_ body: CapiMessageBody) -> Action {
         defer { nextMessageNumber = nextMessageNumber == 0x3FFF ? 0x2000 : nextMessageNumber + 1 }
@@ -156,6 +167,10 @@ public struct VoiceCallStateMachine: Sendable {
                     actions += end(plci, .silence)
                 }
             }
+            if softwareControllers.contains(plci.capiController), call.answer.faxFallback != nil, !data.isEmpty,
+               let phase = calls[plci]?.phase, phase == .greeting || phase == .recording {
+                actions.append(.detectFaxTone(plci: plci, data: data))
+            }
             // Answer every block at once, or the controller's buffer pool runs dry.
             actions.insert(respond(m, .dataB3Resp(ncci: ncci, handle: handle)), at: 0)
             return actions
@@ -207,6 +222,16 @@ public struct VoiceCallStateMachine: Sendable {
             if m.subcommand == .ind, let r = m.simpleResponse() { return [.send(r)] }
             return []
         }
+    }
+
+    /// Our own tone detector heard CNG (software-engine controller): stop greeting and recording; the B-channel
+    /// is already transparent (1/1/0), so the fax modem takes over the same B3 link without SELECT_B_PROTOCOL.
+    public mutating func faxToneHeard(plci: UInt32) -> [Action] {
+        guard let call = calls[plci], call.phase == .greeting || call.phase == .recording,
+              let fallback = call.answer.faxFallback, let ncci = call.ncci else { return [] }
+        calls[plci] = nil
+        return [.switchedToSoftFax(plci: plci, ncci: ncci, answer: call.answer, fallback: fallback,
+                                   outstanding: call.unconfirmed, nextHandle: call.nextHandle &+ 1)]
     }
 
     /// Sends greeting blocks while the window has room; starts recording once the last one is confirmed (played).

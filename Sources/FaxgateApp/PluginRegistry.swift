@@ -41,6 +41,10 @@ enum PluginRegistry {
             controllers: config.capi.controllers, answerAudioAsFax: config.capi.answerAudioAsFax,
             capiHome: config.spoolDirectory + "/capi")
         settings.answerVoice = config.extensions.contains { $0.voicemail?.enabled == true }
+        // Unknown words are reported by config validation; here they fall back to auto.
+        settings.faxEngine = CAPIFaxEngineSetting(configValue: config.capi.faxEngine) ?? .auto
+        settings.faxEngines = config.capi.faxEngines.compactMapValues { CAPIFaxEngineSetting(configValue: $0) }
+        settings.softFaxDirectory = config.spoolDirectory + "/softfax"
         return CAPIFaxTransport(settings: settings, handler: handler, logger: logger)
     }
 }

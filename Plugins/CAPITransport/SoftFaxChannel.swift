@@ -1,0 +1,170 @@
+import FaxDocument
+import FaxgateCore
+import Foundation
+import SoftFax
+import VoiceAudio
+
+/// One software-modem T.30 session on a transparent B-channel: the engine, its transmit pacing and what it
+/// reported. Owned by the transport actor (spandsp is not thread-safe); not Sendable on purpose.
+final class SoftFaxChannel {
+    let plci: UInt32
+    let ncci: UInt32
+    let calling: Bool
+    private let engine: FaxEngine
+    private(set) var pacer: SoftFaxPacer
+    private(set) var negotiated: (remoteIdent: String?, bitRate: Int, ecm: Bool, compression: LineCompression, fine: Bool)?
+    private(set) var pageReports: [FaxPageReport] = []
+    private(set) var result: FaxEngineResult?
+    /// Pages of the document we send (calling side), for "all pages confirmed".
+    let pagesToSend: Int
+    /// Receiving: SFF bytes written to the spool so far (document header once, then each page).
+    private(set) var spoolBytes = 0
+    private var lineIsDown = false
+
+    init(plci: UInt32, ncci: UInt32, options: FaxEngineOptions, send pages: [FaxPage]?, workDirectory: String,
+         pacer: SoftFaxPacer = SoftFaxPacer()) throws {
+        self.plci = plci; self.ncci = ncci; self.calling = options.calling
+        self.pacer = pacer
+        self.pagesToSend = pages?.count ?? 0
+        try? FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true,
+                                                 attributes: [.posixPermissions: 0o700])
+        do {
+            engine = try FaxEngine(options: options, send: pages, workDirectory: workDirectory)
+        } catch {
+            throw error
+        }
+    }
+
+    var isFinished: Bool { result != nil }
+
+    /// A DATA_B3_IND's audio (bit-reversed A-law): fed to the modem, and as much audio produced for the line.
+    /// Returns the DATA_B3_REQ blocks to send and what the engine reported.
+    func received(_ line: [UInt8]) -> (blocks: [SoftFaxPacer.Block], events: [FaxEngineEvent]) {
+        guard !lineIsDown else { return ([], []) }
+        if result == nil { engine.receive(G711.pcm(fromLine: line)) }
+        var blocks: [SoftFaxPacer.Block] = []
+        for size in pacer.lineBlockReceived(count: line.count) {
+            // After the session the line still gets silence until the call is cleared: a gap would be filler anyway.
+            let samples = result == nil ? engine.transmit(count: size) : [Int16](repeating: 0, count: size)
+            blocks += pacer.enqueue(G711.lineBytes(samples))
+        }
+        return (blocks, collect())
+    }
+
+    /// DATA_B3_CONF: the blocks that now fit the window.
+    func confirmed(handle: UInt16) -> [SoftFaxPacer.Block] {
+        guard !lineIsDown else { return [] }
+        return pacer.confirmed(handle: handle)
+    }
+
+    /// The call or its B3 link went away: every block received was already fed (the transport handles
+    /// messages in order), so the engine judges the end of the session on complete audio.
+    func lineDisconnected() -> [FaxEngineEvent] {
+        lineIsDown = true
+        pacer.lineDown()
+        if result == nil && !engine.isFinished { engine.lineDisconnected() }
+        return collect()
+    }
+
+    private func collect() -> [FaxEngineEvent] {
+        let events = engine.takeEvents()
+        for event in events {
+            switch event {
+            case .negotiated(let ident, let rate, let ecm, let compression, let fine):
+                negotiated = (ident, rate, ecm, compression, fine)
+            case .page(let report, _):
+                pageReports.append(report)
+            case .finished(let r):
+                result = r
+            }
+        }
+        return events
+    }
+
+    /// Receiving: the SFF bytes to append to the spool for this page (the document header before the first).
+    /// A page count of 0 in the header means "unknown": the reader and the spool's page counter walk the records.
+    func spoolBytes(for page: FaxPage) -> [UInt8] {
+        let single = SFFWriter.write([page])
+        // write() gives header (20 bytes) + page + end marker (FE 00): keep the page, add the header once.
+        var out: [UInt8] = []
+        if spoolBytes == 0 {
+            out = Array(single[0..<20])
+            out[8] = 0; out[9] = 0                         // page count unknown
+            for i in 12..<20 { out[i] = 0 }               // last page / end offsets: optional, unknown while streaming
+        }
+        out += single[20..<(single.count - 2)]
+        spoolBytes += out.count
+        return out
+    }
+
+    /// Receiving: the end-of-document record, when any page was written.
+    func spoolTrailer() -> [UInt8] { spoolBytes > 0 ? [0xFE, 0x00] : [] }
+
+    /// Everything the engine knows, in the core's terms.
+    var session: FaxSessionInfo {
+        let r = result
+        let stats = pageReports.map { p in
+            FaxPageStatistics(page: p.page, bitRate: p.bitRate, compression: p.compression.core, fine: p.fine, ecm: p.ecm,
+                              ecmRetransmittedFrames: p.ecmRetransmittedFrames, badRows: p.badRows)
+        }
+        let fine = negotiated?.fine ?? pageReports.last?.fine
+        return FaxSessionInfo(
+            bitRate: r?.bitRate ?? negotiated?.bitRate ?? pageReports.last?.bitRate, fine: fine,
+            pages: r?.pages ?? pageReports.count,
+            remoteStationID: (r?.remoteIdent ?? negotiated?.remoteIdent).flatMap { $0.isEmpty ? nil : $0 },
+            ecm: r?.ecm ?? negotiated?.ecm, engine: .software, compression: (r?.compression ?? negotiated?.compression)?.core,
+            ecmRetransmittedFrames: r?.ecmRetransmittedFrames ?? pageReports.reduce(0) { $0 + $1.ecmRetransmittedFrames },
+            pageStatistics: stats, failure: r.flatMap(SoftFaxChannel.failure))
+    }
+
+    /// The typed failure for a result that is not a success.
+    static func failure(_ r: FaxEngineResult) -> T30Failure? {
+        let kind: T30Failure.Kind
+        switch r.kind {
+        case .success: return nil
+        case .trainingFailed: kind = .trainingFailed
+        case .noResponse: kind = .noResponse
+        case .pageRefused: kind = .pageRefused
+        case .incompatible: kind = .incompatible
+        case .remoteDisconnected: kind = .remoteDisconnected
+        case .local: kind = .local
+        case .other: kind = .other
+        }
+        return T30Failure(kind: kind, code: r.code, text: UntrustedText.clean(r.text), bitRate: r.bitRate)
+    }
+
+    /// A failure in words a user understands, the engine's own words after the dash.
+    static func describe(_ f: T30Failure, sending: Bool, pagesDone: Int, pagesTotal: Int?) -> String {
+        let at = f.bitRate.map { " at \($0) bit/s" } ?? ""
+        var what: String
+        switch f.kind {
+        case .trainingFailed: what = sending ? "remote refused the page — training failed\(at)" : "training failed\(at)"
+        case .noResponse: what = sending ? "no fax machine answered (no T.30 response)" : "the caller sent no fax signals"
+        case .pageRefused: what = sending ? "remote refused the page\(at)" : "a page could not be received\(at)"
+        case .incompatible: what = "the remote fax machine has no capabilities in common with ours"
+        case .remoteDisconnected: what = "the remote ended the fax session early"
+        case .local: what = "local fax engine error"
+        case .other: what = "fax protocol error"
+        }
+        if let total = pagesTotal { what += " (\(pagesDone) of \(total) page\(total == 1 ? "" : "s") sent)" }
+        else if pagesDone > 0 { what += " (\(pagesDone) page\(pagesDone == 1 ? "" : "s") received)" }
+        return f.text.isEmpty ? what : "\(what) — \(f.text)"
+    }
+}
+
+extension LineCompression {
+    var core: FaxCompression {
+        switch self {
+        case .mh: .mh
+        case .mr: .mr
+        case .mmr: .mmr
+        }
+    }
+}
+
+extension FaxEngineOptions {
+    /// Station ids go into T.30 frames: printable ASCII only, at most 20 characters.
+    static func ident(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.filter { (0x20...0x7E).contains($0.value) }).prefix(20))
+    }
+}
