@@ -3,6 +3,7 @@
 // Transport-agnostic on purpose: it takes and gives frames of 16-bit samples (usually 160 = 20 ms), and the
 // number of samples is its only clock. CAPI's transparent B-channel, a SIP/RTP leg or a test's virtual line
 // all drive it the same way. Not thread-safe (neither is spandsp): one owner (an actor or one thread) per engine.
+import CSpandsp
 import FaxDocument
 
 /// Modem families spandsp 0.0.6 can be limited to; it cannot cap the rate finer than that.
@@ -40,6 +41,10 @@ public struct FaxEngineOptions: Sendable, Equatable {
     public var compressions: Set<LineCompression>
     /// Receiving: accept fine resolution.
     public var acceptFine: Bool
+    /// Receiving: a longer page aborts the session (a remote can send rows forever; ~3 A4 pages at fine).
+    public var maxPageRows: Int = 7000
+    /// Receiving: more pages than this end the session after the last allowed page.
+    public var maxPages: Int = 200
 
     public init(calling: Bool, localIdent: String, pageHeader: String? = nil, ecm: Bool = true,
                 modems: Set<FaxModem> = Set(FaxModem.allCases), compressions: Set<LineCompression> = Set(LineCompression.allCases),
@@ -114,37 +119,319 @@ public struct FaxEngineError: Error, Sendable, CustomStringConvertible {
 /// One T.30 session (one call). Create it when the audio path is up; feed every received frame to
 /// `receive`, ask `transmit` for exactly as many samples as the line takes; collect `takeEvents()`.
 public final class FaxEngine {
+    private let options: FaxEngineOptions
+    private let fax: OpaquePointer
+    private let t30: OpaquePointer
+    private let sending: Bool
+    /// spandsp writes received pages here; we read each one back at phase D.
+    private let rxPath: String
+    private let txPath: String?
+    private var events: [FaxEngineEvent] = []
+    private var finished = false
+    private var received = 0
+    private var negotiatedSent = false
+    private var pagesReported = 0
+    private var remoteIdent: String?
+    private var lastStats = t30_stats_t()
+    /// Set from inside a callback; acted upon after spandsp returns (terminating inside a callback is not re-entrant).
+    private var pendingAbort: (kind: FaxEngineResult.Kind, text: String)?
+    private var abortReason: (kind: FaxEngineResult.Kind, text: String)?
+    private var ecmRetries = 0
+    private var negotiatedCompression: LineCompression?
+
     /// Sending: the pages to send. Receiving: nil.
     public init(options: FaxEngineOptions, send pages: [FaxPage]?, workDirectory: String) throws(FaxEngineError) {
-        fatalError("SoftFax helper implements this")
+        self.options = options
+        sending = pages != nil
+        rxPath = workDirectory + "/softfax-rx.tif"
+        if let pages {
+            guard !pages.isEmpty else { throw FaxEngineError("no pages to send") }
+            let path = workDirectory + "/softfax-tx.tif"
+            do { try TIFFWriter.write(pages, to: path, compression: .g3) } catch { throw FaxEngineError("cannot write \(path): \(error)") }
+            txPath = path
+        } else {
+            txPath = nil
+        }
+        guard let fax = fax_init(nil, options.calling ? 1 : 0) else { throw FaxEngineError("fax_init failed") }
+        guard let t30 = fax_get_t30_state(fax) else { fax_free(fax); throw FaxEngineError("no T.30 state") }
+        self.fax = fax
+        self.t30 = t30
+        span_log_set_level(fax_get_logging_state(fax), Int32(SPAN_LOG_NONE))
+        span_log_set_level(t30_get_logging_state(t30), Int32(SPAN_LOG_NONE))
+        // Silence while the modem has nothing to say keeps our output exactly `count` samples long.
+        fax_set_transmit_on_idle(fax, 1)
+
+        _ = t30_set_tx_ident(t30, FaxEngine.clean(options.localIdent, limit: 20))
+        if let header = options.pageHeader { _ = t30_set_tx_page_header_info(t30, FaxEngine.clean(header, limit: 50)) }
+        _ = t30_set_ecm_capability(t30, options.ecm ? 1 : 0)
+        var modems: Int32 = 0
+        if options.modems.contains(.v27ter) { modems |= Int32(T30_SUPPORT_V27TER) }
+        if options.modems.contains(.v29) { modems |= Int32(T30_SUPPORT_V29) }
+        if options.modems.contains(.v17) { modems |= Int32(T30_SUPPORT_V17) }
+        if modems == 0 { modems = Int32(T30_SUPPORT_V27TER) }
+        _ = t30_set_supported_modems(t30, modems)
+        // MH is mandatory in T.4; MR/MMR only as offered (MMR needs ECM, spandsp knows that).
+        var compressions = Int32(T30_SUPPORT_T4_1D_COMPRESSION)
+        if options.compressions.contains(.mr) { compressions |= Int32(T30_SUPPORT_T4_2D_COMPRESSION) }
+        if options.compressions.contains(.mmr) { compressions |= Int32(T30_SUPPORT_T6_COMPRESSION) }
+        _ = t30_set_supported_compressions(t30, compressions)
+        // A sender must be able to send its fine pages; acceptFine only limits what we announce as receiver.
+        var resolutions = Int32(T30_SUPPORT_STANDARD_RESOLUTION)
+        if sending || options.acceptFine { resolutions |= Int32(T30_SUPPORT_FINE_RESOLUTION) }
+        _ = t30_set_supported_resolutions(t30, resolutions)
+        let sizes = T30_SUPPORT_215MM_WIDTH | T30_SUPPORT_255MM_WIDTH | T30_SUPPORT_303MM_WIDTH
+            | T30_SUPPORT_UNLIMITED_LENGTH | T30_SUPPORT_A4_LENGTH | T30_SUPPORT_B4_LENGTH
+            | T30_SUPPORT_US_LETTER_LENGTH | T30_SUPPORT_US_LEGAL_LENGTH
+        _ = t30_set_supported_image_sizes(t30, Int32(sizes))
+        if let txPath {
+            t30_set_tx_file(t30, txPath, -1, -1)
+        } else {
+            try? FileManagerLite.remove(rxPath)
+            t30_set_rx_file(t30, rxPath, -1)
+        }
+
+        let context = Unmanaged.passUnretained(self).toOpaque()
+        t30_set_phase_b_handler(t30, { _, user, _ in
+            guard let user else { return 0 }
+            Unmanaged<FaxEngine>.fromOpaque(user).takeUnretainedValue().phaseB()
+            return 0
+        }, context)
+        t30_set_phase_d_handler(t30, { _, user, _ in
+            guard let user else { return 0 }
+            Unmanaged<FaxEngine>.fromOpaque(user).takeUnretainedValue().phaseD()
+            return 0
+        }, context)
+        t30_set_phase_e_handler(t30, { _, user, code in
+            guard let user else { return }
+            Unmanaged<FaxEngine>.fromOpaque(user).takeUnretainedValue().phaseE(code: Int(code))
+        }, context)
+        t30_set_real_time_frame_handler(t30, { _, user, direction, msg, len in
+            // Binary HDLC frame: pointer plus length, never a C string.
+            guard let user, let msg, len >= 3 else { return }
+            Unmanaged<FaxEngine>.fromOpaque(user).takeUnretainedValue().frame(incoming: direction != 0, fcf: msg[2] & 0xFE)
+        }, context)
+    }
+
+    deinit {
+        fax_free(fax)
     }
 
     /// Audio from the remote (linear 16-bit, 8 kHz).
-    public func receive(_ samples: UnsafeBufferPointer<Int16>) { fatalError("stub") }
+    public func receive(_ samples: UnsafeBufferPointer<Int16>) {
+        guard let base = samples.baseAddress, !samples.isEmpty else { return }
+        received += samples.count
+        _ = fax_rx(fax, UnsafeMutablePointer(mutating: base), Int32(samples.count))
+        if !finished && !sending && negotiatedSent {
+            // A remote can keep the image carrier up forever: watch the page grow while it arrives.
+            var stats = t30_stats_t()
+            t30_get_transfer_statistics(t30, &stats)
+            if Int(stats.length) > options.maxPageRows && pendingAbort == nil {
+                pendingAbort = (.pageRefused, "page \(pagesReported + 1) longer than \(options.maxPageRows) rows; reception aborted")
+            }
+        }
+        applyPendingAbort()
+    }
     public func receive(_ samples: [Int16]) { samples.withUnsafeBufferPointer { receive($0) } }
 
     /// Audio towards the remote: always exactly `count` samples (silence when the modem has nothing to say).
-    public func transmit(count: Int) -> [Int16] { fatalError("stub") }
+    public func transmit(count: Int) -> [Int16] {
+        guard count > 0 else { return [] }
+        var out = [Int16](repeating: 0, count: count)
+        if abortReason == nil {
+            out.withUnsafeMutableBufferPointer { buffer in
+                var done = 0
+                while done < count {
+                    let n = Int(fax_tx(fax, buffer.baseAddress! + done, Int32(count - done)))
+                    if n <= 0 { break }
+                    done += n
+                }
+            }
+        }
+        applyPendingAbort()
+        return out
+    }
 
     /// The call went away under the engine (hang-up, line lost): ends the session now; `.finished` follows.
-    public func lineDisconnected() { fatalError("stub") }
+    public func lineDisconnected() {
+        guard !finished else { return }
+        t30_terminate(t30)
+        if !finished { phaseE(code: Int(T30_ERR_CALLDROPPED)) }
+    }
 
     /// Events since the last call, oldest first.
-    public func takeEvents() -> [FaxEngineEvent] { fatalError("stub") }
+    public func takeEvents() -> [FaxEngineEvent] {
+        defer { events.removeAll() }
+        return events
+    }
 
     /// True once `.finished` was produced.
-    public var isFinished: Bool { fatalError("stub") }
+    public var isFinished: Bool { finished }
 
     /// Samples received so far (the engine's clock).
-    public var samplesReceived: Int { fatalError("stub") }
+    public var samplesReceived: Int { received }
+
+    // MARK: - spandsp callbacks
+
+    private func stats() -> t30_stats_t {
+        var stats = t30_stats_t()
+        t30_get_transfer_statistics(t30, &stats)
+        return stats
+    }
+
+    private func phaseB() {
+        if remoteIdent == nil, let raw = t30_get_rx_ident(t30) {
+            // spandsp keeps the ident in a fixed 21-byte buffer, NUL-terminated; still bound the read.
+            var bytes: [UInt8] = []
+            var p = UnsafeRawPointer(raw).assumingMemoryBound(to: UInt8.self)
+            while bytes.count < 21, p.pointee != 0 { bytes.append(p.pointee); p += 1 }
+            let text = FaxEngine.clean(String(decoding: bytes, as: UTF8.self), limit: 20)
+            remoteIdent = text.isEmpty ? nil : text
+        }
+    }
+
+    /// Training succeeded when CFR goes across (sent by the receiver, received by the sender): that is the
+    /// negotiated rate. Phase B alone is too early on the sending side (DCS may still fall back).
+    private func frame(incoming: Bool, fcf: UInt8) {
+        if fcf == UInt8(T30_CFR) && incoming == sending { emitNegotiated() }
+    }
+
+    private func emitNegotiated() {
+        guard !negotiatedSent else { return }
+        negotiatedSent = true
+        phaseB()
+        let s = stats()
+        lastStats = s
+        let compression = FaxEngine.compression(s.encoding) ?? .mh
+        negotiatedCompression = FaxEngine.compression(s.encoding)
+        events.append(.negotiated(remoteIdent: remoteIdent, bitRate: Int(s.bit_rate), ecm: s.error_correcting_mode != 0,
+                                  compression: compression, fine: s.y_resolution >= 5000))
+    }
+
+    private func phaseD() {
+        let s = stats()
+        lastStats = s
+        ecmRetries += Int(s.error_correcting_mode_retries)
+        let done = Int(sending ? s.pages_tx : s.pages_rx)
+        if done > pagesReported { emitNegotiated() }
+        while pagesReported < done {
+            pagesReported += 1
+            var page: FaxPage?
+            if !sending {
+                do { page = try FaxEngine.readPage(rxPath, index: pagesReported - 1, maxRows: options.maxPageRows) } catch {
+                    pendingAbort = (.local, "page \(pagesReported) unreadable: \(error)")
+                }
+            }
+            let report = FaxPageReport(page: pagesReported, bitRate: Int(s.bit_rate), compression: FaxEngine.compression(s.encoding) ?? .mh,
+                                       fine: s.y_resolution >= 5000, ecm: s.error_correcting_mode != 0,
+                                       ecmRetransmittedFrames: Int(s.error_correcting_mode_retries), badRows: Int(s.bad_rows),
+                                       width: page?.width ?? Int(s.width), length: page?.height ?? Int(s.length))
+            events.append(.page(report, page))
+        }
+        if !sending && pagesReported >= options.maxPages && pendingAbort == nil {
+            pendingAbort = (.pageRefused, "more than \(options.maxPages) pages; reception ended")
+        }
+    }
+
+    private func applyPendingAbort() {
+        guard let abort = pendingAbort, !finished else { return }
+        pendingAbort = nil
+        abortReason = abort
+        t30_terminate(t30)
+        if !finished { phaseE(code: Int(T30_ERR_CALLDROPPED)) }
+    }
+
+    private func phaseE(code: Int) {
+        guard !finished else { return }
+        // Pages spandsp completed in the same breath as the end (EOP) are reported before `.finished`.
+        phaseD()
+        finished = true
+        let s = lastStats
+        var kind = FaxEngine.kind(code)
+        var text = FaxEngine.describe(code)
+        if kind == .trainingFailed { text += ": training failed at \(s.bit_rate) bit/s" }
+        if let abortReason { kind = abortReason.kind; text = abortReason.text }
+        events.append(.finished(FaxEngineResult(
+            kind: kind, code: code, text: text, pages: pagesReported, remoteIdent: remoteIdent,
+            bitRate: negotiatedSent || kind == .trainingFailed ? Int(s.bit_rate) : nil,
+            ecm: negotiatedSent ? s.error_correcting_mode != 0 : nil, compression: negotiatedCompression,
+            ecmRetransmittedFrames: ecmRetries)))
+    }
+
+    // MARK: - helpers
+
+    static func describe(_ code: Int) -> String {
+        guard let text = t30_completion_code_to_str(Int32(code)) else { return "T.30 status \(code)" }
+        return String(cString: text)
+    }
+
+    static func compression(_ encoding: Int32) -> LineCompression? {
+        switch encoding {
+        case Int32(T4_COMPRESSION_ITU_T4_1D.rawValue): .mh
+        case Int32(T4_COMPRESSION_ITU_T4_2D.rawValue): .mr
+        case Int32(T4_COMPRESSION_ITU_T6.rawValue): .mmr
+        default: nil
+        }
+    }
+
+    /// T30_ERR_* → what a retry policy and a journal need to know.
+    static func kind(_ code: Int) -> FaxEngineResult.Kind {
+        switch code {
+        case T30_ERR_OK: .success
+        case T30_ERR_CANNOT_TRAIN, T30_ERR_TX_BADDCS, T30_ERR_TX_PHBDEAD, T30_ERR_RX_NOFAX:
+            .trainingFailed
+        case T30_ERR_CEDTONE, T30_ERR_T0_EXPIRED, T30_ERR_T1_EXPIRED, T30_ERR_T3_EXPIRED,
+             T30_ERR_TX_PHDDEAD, T30_ERR_RX_T2EXPDCN, T30_ERR_RX_T2EXPD, T30_ERR_RX_T2EXPFAX,
+             T30_ERR_RX_T2EXPMPS, T30_ERR_RX_T2EXPRR, T30_ERR_RX_T2EXP:
+            .noResponse
+        case T30_ERR_RETRYDCN, T30_ERR_TX_T5EXP, T30_ERR_TX_ECMPHD, T30_ERR_RX_ECMPHD:
+            .pageRefused
+        case T30_ERR_INCOMPATIBLE, T30_ERR_RX_INCAPABLE, T30_ERR_TX_INCAPABLE,
+             T30_ERR_NORESSUPPORT, T30_ERR_NOSIZESUPPORT, T30_ERR_NOPOLL:
+            .incompatible
+        case T30_ERR_TX_BADPG, T30_ERR_TX_GOTDCN, T30_ERR_RX_NOCARRIER, T30_ERR_RX_DCNWHY,
+             T30_ERR_RX_DCNDATA, T30_ERR_RX_DCNFAX, T30_ERR_RX_DCNPHD, T30_ERR_RX_DCNRRD,
+             T30_ERR_RX_DCNNORTN, T30_ERR_CALLDROPPED:
+            .remoteDisconnected
+        case T30_ERR_FILEERROR, T30_ERR_NOPAGE, T30_ERR_BADTIFF, T30_ERR_BADPAGE,
+             T30_ERR_BADTAG, T30_ERR_BADTIFFHDR, T30_ERR_NOMEM:
+            .local
+        default: .other
+        }
+    }
+
+    /// Printable ASCII only, trimmed, capped: idents end up in mails, logs and web pages.
+    static func clean(_ text: String, limit: Int) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars where scalar.value >= 0x20 && scalar.value < 0x7F {
+            out.unicodeScalars.append(scalar)
+            if out.unicodeScalars.count >= limit * 4 { break }
+        }
+        let trimmed = out.trimmingSpaces()
+        return String(trimmed.prefix(limit))
+    }
 }
 
 /// Detects a fax calling tone (CNG, 1100 Hz) or answer tone (CED/ANSam, 2100 Hz) in linear audio, for a
 /// voice call that may turn into a fax when the controller does not report the tone itself.
 public final class ConnectToneDetector {
     public enum Tone: Sendable, Equatable { case cng, ced }
-    public init(_ tone: Tone) { fatalError("stub") }
+    private let state: OpaquePointer
+    private var heard = false
+
+    public init(_ tone: Tone) {
+        // CED: spandsp's detector for 2100 Hz (with or without ANSam modulation) or the V.21 preamble that follows it.
+        let type = tone == .cng ? MODEM_CONNECT_TONES_FAX_CNG : MODEM_CONNECT_TONES_FAX_CED_OR_PREAMBLE
+        state = modem_connect_tones_rx_init(nil, Int32(type), nil, nil)!
+    }
+
+    deinit { modem_connect_tones_rx_free(state) }
+
     /// Feeds audio; true once the tone has been heard (stays true).
-    public func feed(_ samples: UnsafeBufferPointer<Int16>) -> Bool { fatalError("stub") }
+    public func feed(_ samples: UnsafeBufferPointer<Int16>) -> Bool {
+        guard !heard, let base = samples.baseAddress, !samples.isEmpty else { return heard }
+        _ = modem_connect_tones_rx(state, base, Int32(samples.count))
+        if modem_connect_tones_rx_get(state) != Int32(MODEM_CONNECT_TONES_NONE) { heard = true }
+        return heard
+    }
     public func feed(_ samples: [Int16]) -> Bool { samples.withUnsafeBufferPointer { feed($0) } }
 }
