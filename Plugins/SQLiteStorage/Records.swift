@@ -31,6 +31,15 @@ struct CallRow: Codable, FetchableRecord, MutablePersistableRecord {
     var callingPresentation: String?
     var ecm: Bool?
     var endCause: String?
+    // Added by migration "v-fax-engine-details" (SQLiteStorage+EngineDetails.swift).
+    var engine: String?
+    var compression: String?
+    var ecmRetransmittedFrames: Int?
+    var t30FailureKind: String?
+    var t30FailureCode: Int?
+    var t30FailureText: String?
+    var t30FailureBitRate: Int?
+    var pageStatistics: String?
 
     init(_ r: CallRecord) {
         id = r.id; direction = r.direction.rawValue; kind = r.kind.rawValue; state = r.state.rawValue
@@ -40,6 +49,21 @@ struct CallRow: Codable, FetchableRecord, MutablePersistableRecord {
         reasonText = r.reasonText; spoolPath = r.spoolPath; detail = r.detail; mailMessageID = r.mailMessageID
         callingNumberType = r.callingNumberType?.rawValue; calledNumberType = r.calledNumberType?.rawValue
         callingPresentation = r.callingPresentation?.rawValue; ecm = r.ecm; endCause = r.endCause?.rawValue
+        engineColumns = EngineColumns(engine: r.engine, compression: r.compression, ecmRetransmittedFrames: r.ecmRetransmittedFrames,
+                                      failure: r.t30Failure, pages: r.pageStatistics)
+    }
+
+    var engineColumns: EngineColumns {
+        get {
+            EngineColumns(engine: engine, compression: compression, ecmRetransmittedFrames: ecmRetransmittedFrames,
+                          t30FailureKind: t30FailureKind, t30FailureCode: t30FailureCode, t30FailureText: t30FailureText,
+                          t30FailureBitRate: t30FailureBitRate, pageStatistics: pageStatistics)
+        }
+        set {
+            engine = newValue.engine; compression = newValue.compression; ecmRetransmittedFrames = newValue.ecmRetransmittedFrames
+            t30FailureKind = newValue.t30FailureKind; t30FailureCode = newValue.t30FailureCode; t30FailureText = newValue.t30FailureText
+            t30FailureBitRate = newValue.t30FailureBitRate; pageStatistics = newValue.pageStatistics
+        }
     }
 
     var record: CallRecord {
@@ -57,6 +81,9 @@ struct CallRow: Codable, FetchableRecord, MutablePersistableRecord {
         r.callingPresentation = callingPresentation.map { PartyNumber.Presentation(rawValue: $0) ?? .restricted }
         r.ecm = ecm
         r.endCause = endCause.flatMap(CallRecord.EndCause.init(rawValue:))
+        let e = engineColumns
+        r.engine = e.engineKind; r.compression = e.compressionKind; r.ecmRetransmittedFrames = ecmRetransmittedFrames
+        r.t30Failure = e.failure; r.pageStatistics = e.pages
         return r
     }
 

@@ -210,6 +210,18 @@ struct JobRow: Codable, FetchableRecord, MutablePersistableRecord {
     var requestMessageID: String?
     var limitKey: String?
     var documentPage: Int
+    // Added by migration "v-fax-engine-details" (SQLiteStorage+EngineDetails.swift).
+    var ecm: Bool?
+    var engine: String?
+    var compression: String?
+    var ecmRetransmittedFrames: Int?
+    var t30FailureKind: String?
+    var t30FailureCode: Int?
+    var t30FailureText: String?
+    var t30FailureBitRate: Int?
+    var pageStatistics: String?
+    var nextMaxBitRate: Int?
+    var nextECM: Bool
 
     init(_ j: FaxJob) {
         id = j.id; state = j.state.rawValue; createdAt = j.createdAt; sendAt = j.sendAt; nextAttemptAt = j.nextAttemptAt
@@ -221,6 +233,13 @@ struct JobRow: Codable, FetchableRecord, MutablePersistableRecord {
         // Jobs made without a key (older callers) count under their sender, as the usage query expects.
         limitKey = j.limitKey ?? j.sender.lowercased()
         documentPage = j.documentPage
+        ecm = j.ecm
+        let e = EngineColumns(engine: j.engine, compression: j.compression, ecmRetransmittedFrames: j.ecmRetransmittedFrames,
+                              failure: j.t30Failure, pages: j.pageStatistics)
+        engine = e.engine; compression = e.compression; ecmRetransmittedFrames = e.ecmRetransmittedFrames
+        t30FailureKind = e.t30FailureKind; t30FailureCode = e.t30FailureCode; t30FailureText = e.t30FailureText
+        t30FailureBitRate = e.t30FailureBitRate; pageStatistics = e.pageStatistics
+        nextMaxBitRate = j.nextModem.maxBitRate; nextECM = j.nextModem.ecm
     }
 
     var job: FaxJob {
@@ -232,6 +251,12 @@ struct JobRow: Codable, FetchableRecord, MutablePersistableRecord {
         j.lastText = lastText; j.remoteStationID = remoteStationID; j.pagesSent = pagesSent; j.bitRate = bitRate
         j.dialedAt = dialedAt; j.connectedAt = connectedAt; j.endedAt = endedAt; j.limitKey = limitKey
         j.documentPage = documentPage
+        let e = EngineColumns(engine: engine, compression: compression, ecmRetransmittedFrames: ecmRetransmittedFrames,
+                              t30FailureKind: t30FailureKind, t30FailureCode: t30FailureCode, t30FailureText: t30FailureText,
+                              t30FailureBitRate: t30FailureBitRate, pageStatistics: pageStatistics)
+        j.ecm = ecm; j.engine = e.engineKind; j.compression = e.compressionKind; j.ecmRetransmittedFrames = ecmRetransmittedFrames
+        j.t30Failure = e.failure; j.pageStatistics = e.pages
+        j.nextModem = ModemSettings(maxBitRate: nextMaxBitRate, ecm: nextECM)
         return j
     }
 

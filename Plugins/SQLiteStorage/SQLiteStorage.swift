@@ -87,6 +87,7 @@ public final class SQLiteStorage: Storage {
         registerJobDocumentPageMigration(&m)
         registerAccountMigrations(&m)
         registerSettingMigrations(&m)
+        registerEngineDetailMigrations(&m)
         return m
     }
 

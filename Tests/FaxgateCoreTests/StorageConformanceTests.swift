@@ -521,3 +521,80 @@ extension StorageConformanceTests {
         XCTAssertTrue(Set(ids).isSubset(of: Set(adminAll)), "admin (nil) sees every extension's jobs", file: file, line: line)
     }
 }
+
+// MARK: What the fax engine knows (issue 10): typed on calls and jobs, and a job's modem limits for its next try
+
+extension StorageConformanceTests {
+    func testSQLiteStorage_keepsTheEngineDetailContract() async throws {
+        let dir = try TemporaryDirectory("storage-engine")
+        let path = dir.path + "/db.sqlite"
+        let storage = try SQLiteStorage(path: path)
+        try await Self.checkEngineDetailContract(storage)
+        // The columns are typed in the file itself, not one opaque blob: a report can ask SQL for them.
+        let row = try runTool("sqlite3", [path, "select engine, compression, t30FailureKind, t30FailureBitRate, nextMaxBitRate, nextECM from job"])
+        XCTAssertEqual(row.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines), "software|mmr|training_failed|9600|4800|0")
+        // A value outside the typed set is refused by the database, not only by the mapping.
+        let bad = try runTool("sqlite3", [path, "update call set t30FailureKind = 'made_up'"], check: false)
+        XCTAssertNotEqual(bad.status, 0, "the kind column only takes known kinds")
+        // Reopened (a restart): the job's limits for its next try are still there.
+        let reopened = try SQLiteStorage(path: path)
+        let jobs = try await reopened.recentJobs(limit: 1)
+        XCTAssertEqual(jobs.first?.nextModem, ModemSettings(maxBitRate: 4800, ecm: false))
+    }
+
+    /// Round trip and update of every engine field on a call and a job. Works on a store that already holds data.
+    static func checkEngineDetailContract(_ storage: any Storage, file: StaticString = #filePath, line: UInt = #line) async throws {
+        try await storage.migrate()
+        let pages = [
+            FaxPageStatistics(page: 1, bitRate: 14400, compression: .mmr, fine: true, ecm: true, ecmRetransmittedFrames: 3, badRows: 0),
+            FaxPageStatistics(page: 2, bitRate: 9600, compression: .mr, fine: false, ecm: false, ecmRetransmittedFrames: nil, badRows: 17),
+        ]
+        var call = CallRecord(state: .receiving, startedAt: Date(timeIntervalSince1970: 1_800_000_000), callingNumber: "+49301234567",
+                              calledNumber: "100", extensionName: "Front")
+        call = try await storage.insertCall(call, event: "answering")
+        let callID = try XCTUnwrap(call.id, file: file, line: line)
+        let plain = try await storage.call(id: callID)
+        XCTAssertNil(plain?.engine, file: file, line: line)
+        XCTAssertNil(plain?.t30Failure, file: file, line: line)
+        XCTAssertEqual(plain?.pageStatistics, [], "no statistics stay none", file: file, line: line)
+
+        call.engine = .software; call.compression = .mmr; call.ecm = true; call.ecmRetransmittedFrames = 3
+        call.pageStatistics = pages
+        call.t30Failure = T30Failure(kind: .pageRefused, code: 42, text: "Received RTN", bitRate: 9600)
+        try await storage.updateCall(call, event: "call ended")
+        let loaded = try await storage.call(id: call.id!)
+        XCTAssertEqual(loaded, call, "every engine field survives the round trip", file: file, line: line)
+        XCTAssertEqual(loaded?.pageStatistics, pages, file: file, line: line)
+
+        // Updates replace, including back to nothing.
+        call.engine = .controller; call.compression = nil; call.ecmRetransmittedFrames = 0; call.t30Failure = nil; call.pageStatistics = []
+        try await storage.updateCall(call, event: "changed")
+        let changed = try await storage.call(id: call.id!)
+        XCTAssertEqual(changed, call, file: file, line: line)
+        let listed = try await storage.recentCalls(limit: 50).first { $0.id == call.id }
+        XCTAssertEqual(listed, call, "lists carry the same fields", file: file, line: line)
+
+        var job = FaxJob(intakeID: nil, sender: "a@praxis.example", senderName: nil, extensionName: "Front", language: "de",
+                         number: "+49301234567", dialString: "0301234567", subject: "s", pages: 2, fine: true, sffPath: "/nonexistent",
+                         requestMessageID: nil)
+        let inserted = try await storage.insertJobs([job], intake: nil, event: "test")
+        job = try XCTUnwrap(inserted.first, file: file, line: line)
+        let fresh = try await storage.job(id: job.id!)
+        XCTAssertEqual(fresh?.nextModem, .best, "a new job may use the best the modem has", file: file, line: line)
+        XCTAssertNil(fresh?.t30Failure, file: file, line: line)
+
+        var active = job
+        active.state = .active
+        try await storage.updateJob(active, expecting: .ready, event: "dialling")
+        var tried = active
+        tried.state = .deferred
+        tried.engine = .software; tried.compression = .mmr; tried.ecm = true; tried.ecmRetransmittedFrames = 5; tried.pageStatistics = pages
+        tried.t30Failure = T30Failure(kind: .trainingFailed, code: 7, text: "Training failed at 9600 bit/s", bitRate: 9600)
+        tried.nextModem = ModemSettings(maxBitRate: 4800, ecm: false)
+        try await storage.updateJob(tried, expecting: .active, event: "fax_protocol_error")
+        let reloaded = try await storage.job(id: job.id!)
+        XCTAssertEqual(reloaded, tried, "every engine field and the next try's limits survive", file: file, line: line)
+        let queued = try await storage.jobs(in: [.deferred]).first { $0.id == job.id }
+        XCTAssertEqual(queued?.nextModem, ModemSettings(maxBitRate: 4800, ecm: false), file: file, line: line)
+    }
+}

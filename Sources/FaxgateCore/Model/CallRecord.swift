@@ -81,6 +81,16 @@ public struct CallRecord: Sendable, Equatable, Codable {
     /// Error correction mode used, when the transport reported it.
     public var ecm: Bool?
     public var endCause: EndCause?
+    /// What the fax engine reported (issue 10), typed so pages and mails never parse `reasonText`.
+    /// Who ran T.30 (controller firmware or the software modem); nil = not reported.
+    public var engine: FaxEngineKind?
+    public var compression: FaxCompression?
+    /// ECM frames sent again over the whole call.
+    public var ecmRetransmittedFrames: Int?
+    /// Why T.30 failed; nil on success or when the transport cannot tell.
+    public var t30Failure: T30Failure?
+    /// One entry per page (software modem only); at most `FaxPageStatistics.storedLimit`.
+    public var pageStatistics: [FaxPageStatistics] = []
 
     public init(direction: Direction = .incoming, kind: Kind = .fax, state: State, startedAt: Date = Date(),
                 callingNumber: String?, calledNumber: String, extensionName: String? = nil) {

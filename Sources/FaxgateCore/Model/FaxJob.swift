@@ -48,6 +48,17 @@ public struct FaxJob: Sendable, Equatable, Codable {
     /// Index of the document's first page in the SFF (after a cover page or a text page): the send report's
     /// thumbnail shows it.
     public var documentPage: Int = 0
+    /// What the fax engine reported for the last attempt that got that far (issue 10).
+    public var ecm: Bool?
+    public var engine: FaxEngineKind?
+    public var compression: FaxCompression?
+    public var ecmRetransmittedFrames: Int?
+    /// The last attempt's T.30 failure; nil after an attempt without one.
+    public var t30Failure: T30Failure?
+    public var pageStatistics: [FaxPageStatistics] = []
+    /// Modem limits for the NEXT attempt, lowered by `ModemFallback` and never raised again within the job.
+    /// Stored typed, so a fallback survives a restart.
+    public var nextModem: ModemSettings = .best
 
     public init(state: State = .ready, createdAt: Date = Date(), sendAt: Date? = nil, intakeID: Int64?, sender: String,
                 senderName: String?, extensionName: String, language: String, number: String, dialString: String,

@@ -65,7 +65,7 @@ public struct OutgoingMailText: Sendable {
                          + format(next, timeZone) + ".")
         }
         lines.append("")
-        let rows: [(String, String, String)] = [
+        var rows: [(String, String, String)] = [
             ("Empfänger", "Recipient", "\(job.number) (\(job.dialString))"),
             ("Betreff", "Subject", subjectText(job.subject)),
             ("Kennung der Gegenstelle", "Remote station id", job.remoteStationID ?? "–"),
@@ -77,6 +77,12 @@ public struct OutgoingMailText: Sendable {
             ("Ergebnis", "Result", resultText(job)),
             ("Auftrag", "Job", "#\(job.id ?? 0)"),
         ]
+        // What the software modem reports (a controller hides most of it): shown only when known.
+        var engineRows: [(String, String, String)] = []
+        if let e = job.ecm { engineRows.append(("Fehlerkorrektur (ECM)", "Error correction (ECM)", e ? (german ? "ja" : "yes") : (german ? "nein" : "no"))) }
+        if let c = job.compression { engineRows.append(("Kompression", "Compression", ReceptionMail.compressionName(c))) }
+        if let n = job.ecmRetransmittedFrames, job.ecm == true || n > 0 { engineRows.append(("ECM-Wiederholungen", "ECM frames resent", "\(n)")) }
+        rows.insert(contentsOf: engineRows, at: 6)
         let width = rows.map { (german ? $0.0 : $0.1).count }.max() ?? 0
         for row in rows {
             let label = german ? row.0 : row.1
@@ -90,6 +96,10 @@ public struct OutgoingMailText: Sendable {
     /// possibly from the network) only go into English mails, after our text.
     public func resultText(_ job: FaxJob) -> String {
         let cause = causeText(job.lastCause)
+        // A typed T.30 failure says what went wrong in the reader's language, in place of the transport's words.
+        if job.state != .done, let failure = job.t30Failure {
+            return "\(cause): \(failure.reason(.outgoing, language: language))"
+        }
         guard !german, let detail = job.lastText.map({ QuotedText.clean($0, limit: 120) }), !detail.isEmpty,
               detail.lowercased() != cause.lowercased() else { return cause }
         return "\(cause) (\(detail))"

@@ -150,7 +150,7 @@ public actor SendQueue: Service {
             outcome = await transport.send(OutgoingFax(
                 jobID: job.id ?? 0, dialString: dial, callingNumber: calling?.number,
                 restrictCallingNumber: calling?.hide ?? false, stationID: station?.id ?? "", headline: station?.headline ?? "",
-                fine: job.fine, sff: sff))
+                fine: job.fine, sff: sff, modem: job.nextModem))
             // Only dialled attempts are calls; a refusal before dialling is not.
             GatewayMetrics.outgoingCall(cause: outcome.cause, pages: outcome.pagesSent, bytes: outcome.cause == .success ? sff.count : 0)
         } else {
@@ -163,17 +163,32 @@ public actor SendQueue: Service {
         if let remote = outcome.session.remoteStationID, !remote.isEmpty { job.remoteStationID = remote }
         if let rate = outcome.session.bitRate { job.bitRate = rate }
         job.pagesSent = max(job.pagesSent, outcome.pagesSent)
-        if outcome.cause == .faxProtocolError { job.protocolErrors += 1 }
+        job.takeEngineFacts(outcome.session)
+        // A typed training or page failure is a protocol error whatever cause the transport put on it; the
+        // existing cap on protocol-error retries applies to it.
+        let modemFailure = outcome.cause != .success && outcome.session.failure.map { ModemFallback.changesModem($0.kind) } == true
+        let protocolError = outcome.cause == .faxProtocolError || modemFailure
+        if protocolError { job.protocolErrors += 1 }
+        var fallbackNote = ""
+        if outcome.cause != .success {
+            let next = ModemFallback.next(after: outcome.session.failure, used: job.nextModem)
+            if next != job.nextModem {
+                fallbackNote = "; next try: \(next.summary)"
+                logger.notice("modem fallback for the next try: \(next.summary)", metadata: meta)
+                job.nextModem = next
+            }
+        }
 
         let r = settings.retry
         let expired = Date() > job.createdAt.addingTimeInterval(TimeInterval(r.killAfterHours * 3600))
-        let retryDelay: Int? = switch outcome.cause {
+        let causeDelay: Int? = switch outcome.cause {
         case .busy: r.busySeconds
         case .noAnswer: r.noAnswerSeconds
         case .networkFailure: r.networkFailureSeconds
-        case .faxProtocolError: job.protocolErrors < r.maxProtocolErrors ? r.protocolErrorSeconds : nil
+        case .faxProtocolError: nil  // below, with the typed failures
         case .success, .invalidNumber, .rejected, .localError, .blockedByPolicy: nil
         }
+        let retryDelay = protocolError ? (job.protocolErrors < r.maxProtocolErrors ? r.protocolErrorSeconds : nil) : causeDelay
         let status: OutgoingMailText.Status
         if outcome.cause == .success {
             job.state = .done
@@ -187,7 +202,7 @@ public actor SendQueue: Service {
             status = .failed
         }
         do {
-            try await storage.updateJob(job, expecting: .active, event: "\(outcome.cause.rawValue): \(outcome.text)")
+            try await storage.updateJob(job, expecting: .active, event: "\(outcome.cause.rawValue): \(outcome.text)\(fallbackNote)")
             GatewayMetrics.jobFinished(job.state)
         } catch {
             logger.error("cannot record the result: \(error)", metadata: meta)

@@ -29,6 +29,11 @@ public struct ReceptionMail: Sendable {
         public var called: PartyNumber?
         /// How the call ended, when it did not run to its own end: told in the reader's language.
         public var endCause: CallRecord.EndCause?
+        /// What the fax engine reported; the failure is told as our own sentence in the reader's language.
+        public var t30Failure: T30Failure?
+        public var engine: FaxEngineKind?
+        public var compression: FaxCompression?
+        public var ecmRetransmittedFrames: Int?
         public init(callID: Int64, callingNumber: String?, callingNumberRestricted: Bool = false, calledNumber: String,
                     extensionName: String, remoteStationID: String?, pages: Int, fine: Bool?, bitRate: Int?, ecm: Bool? = nil,
                     startedAt: Date, duration: TimeInterval?, outcome: CallRecord.Outcome, reasonText: String?, problems: [String]) {
@@ -76,7 +81,7 @@ public struct ReceptionMail: Sendable {
                 : "A fax call came in, but no readable document arrived. Ask the sender to send it again.")
         }
         lines.append("")
-        let rows: [(String, String, String)] = [
+        var rows: [(String, String, String)] = [
             ("Absender (Rufnummer)", "Caller", caller(f)),
             ("Kennung der Gegenstelle", "Remote station id", f.remoteStationID.flatMap { $0.isEmpty ? nil : $0 } ?? (de ? "keine" : "none")),
             ("Angerufen", "Called", "\(numbers.text(f.called ?? PartyNumber(digits: f.calledNumber), language: language.rawValue)) (\(f.extensionName))"),
@@ -89,6 +94,14 @@ public struct ReceptionMail: Sendable {
             ("Ergebnis", "Result", result(f)),
             ("Vorgang", "Reference", "#\(f.callID)"),
         ]
+        // Only what the software modem reports (a controller hides it): no "unknown" rows for every other call.
+        var engineRows: [(String, String, String)] = []
+        if let c = f.compression { engineRows.append(("Kompression", "Compression", Self.compressionName(c))) }
+        if let n = f.ecmRetransmittedFrames, f.ecm == true || n > 0 {
+            engineRows.append(("ECM-Wiederholungen", "ECM frames resent", "\(n)"))
+        }
+        if let e = f.engine { engineRows.append(("Faxmodem", "Fax modem", Self.engineName(e, de))) }
+        rows.insert(contentsOf: engineRows, at: 7)
         let width = rows.map { (de ? $0.0 : $0.1).count }.max() ?? 0
         for row in rows {
             let label = de ? row.0 : row.1
@@ -148,10 +161,26 @@ public struct ReceptionMail: Sendable {
             // The transport's reason text is English (and may come from the network): German mails show only
             // our own findings, which are already in German, or a German sentence.
             let own = f.reasonText.flatMap { f.problems.contains($0) ? $0 : nil }
-            let reason = own ?? f.endCause.flatMap { Self.endCauseText($0, language) } ?? (language == .de
+            let reason = f.t30Failure.map { $0.reason(.incoming, language: language.rawValue) } ?? own ?? f.endCause.flatMap { Self.endCauseText($0, language) } ?? (language == .de
                 ? (f.reasonText == nil ? "Grund unbekannt" : "Übertragung vorzeitig beendet")
                 : f.reasonText ?? "reason unknown")
             return (language == .de ? "abgebrochen: " : "interrupted: ") + reason
+        }
+    }
+
+    /// T.4/T.6 names as fax people know them.
+    public static func compressionName(_ c: FaxCompression) -> String {
+        switch c {
+        case .mh: "MH (T.4 1D)"
+        case .mr: "MR (T.4 2D)"
+        case .mmr: "MMR (T.6)"
+        }
+    }
+
+    public static func engineName(_ e: FaxEngineKind, _ de: Bool) -> String {
+        switch e {
+        case .controller: de ? "Controller (Fax-Firmware)" : "controller (fax firmware)"
+        case .software: de ? "Software-Modem" : "software modem"
         }
     }
 

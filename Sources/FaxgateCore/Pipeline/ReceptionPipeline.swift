@@ -124,8 +124,8 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
         record.remoteStationID = info.remoteStationID.map(PartyNumberFormat.cleaned)
         record.bitRate = info.bitRate
         record.fine = info.fine
-        if let e = info.ecm { record.ecm = e }
-        do { try await storage.updateCall(record, event: "fax session up: \(info.bitRate ?? 0) bit/s") } catch {
+        record.takeEngineFacts(info)
+        do { try await storage.updateCall(record, event: "fax session up: \(info.bitRate ?? 0) bit/s" + (info.engine.map { " (\($0.rawValue) engine)" } ?? "")) } catch {
             // The end of the call records the session again; only this event is missing.
             logger.error("cannot record the fax session: \(error)", metadata: ["call": "\(receptionID)"])
         }
@@ -144,12 +144,12 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
             if let sid = end.session.remoteStationID.map(PartyNumberFormat.cleaned), !sid.isEmpty { record.remoteStationID = sid }
             if let rate = end.session.bitRate { record.bitRate = rate }
             if let fine = end.session.fine { record.fine = fine }
-            if let e = end.session.ecm { record.ecm = e }
+            record.takeEngineFacts(end.session)
             record.endCause = end.cause
             record.pages = end.session.pages
             record.outcome = end.succeeded ? .complete : .partial  // refined after decoding
             record.state = .received
-            try await storage.updateCall(record, event: "call ended: \(end.text)")
+            try await storage.updateCall(record, event: "call ended: \(end.text)" + (end.session.failure.map { " — T.30 \($0.kind.rawValue): \(T30FailureReason($0, direction: .incoming))" } ?? ""))
             logger.info("call ended: \(end.text)", metadata: ["call": "\(receptionID)", "pages": "\(end.session.pages ?? 0)"])
             workContinuation.yield(receptionID)
         } catch {
@@ -253,7 +253,9 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
                                 + ((error as? SFFError)?.text(ext.language.rawValue) ?? (ext.language == .de ? "unbekannter Fehler" : "\(error)")))
             }
         }
+        // A typed T.30 failure makes a reception partial whatever the line codes say; what arrived is still mailed.
         let transportOK = record.reasonB3 == 0 && [0, 0x3400, 0x3490].contains(record.reason ?? 0) && record.endCause?.isInterruption != true
+            && record.t30Failure == nil
         let outcome: CallRecord.Outcome = pages.isEmpty ? .failed : (transportOK && problems.isEmpty ? .complete : .partial)
         record.outcome = outcome
         record.pages = pages.count
@@ -269,6 +271,10 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
         facts.caller = record.caller
         facts.called = record.called
         facts.endCause = transportOK ? nil : record.endCause
+        facts.t30Failure = record.t30Failure
+        facts.engine = record.engine
+        facts.compression = record.compression
+        facts.ecmRetransmittedFrames = record.ecmRetransmittedFrames
         let composer = ReceptionMail(language: ext.language, numbers: settings.numbers)
         let stem = composer.attachmentStem(facts)
         var attachments: [MailAttachment] = []
