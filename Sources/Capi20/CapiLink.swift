@@ -247,12 +247,18 @@ public final class CapiLink: Sendable {
         }
     }
 
+    /// libcapi20's SEND_BUFSIZ (capi20.h: 128 + 2048).
+    static let sendBufferSize = 128 + 2048
+
     /// Hands one message to libcapi20; returns its info code (0 = accepted). Note that for DATA_B3_RESP the
     /// library returns the data buffer before it sends, whatever the outcome.
     private func put(_ appl: UInt32, _ message: CapiMessage) -> UInt32 {
         var m = message
         m.applID = UInt16(truncatingIfNeeded: appl)
         var bytes = m.encoded()
+        // The fritzbox module copies SEND_BUFSIZ − 3 bytes from every message whatever its length (it sends only
+        // the length): hand it a buffer that large, or it reads past the end of ours.
+        if bytes.count < Self.sendBufferSize { bytes += [UInt8](repeating: 0, count: Self.sendBufferSize - bytes.count) }
         return bytes.withUnsafeMutableBytes { raw in
             let base = raw.baseAddress!.assumingMemoryBound(to: UInt8.self)
             if case .dataB3Req = m.body {
