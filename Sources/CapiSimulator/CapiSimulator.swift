@@ -9,6 +9,10 @@ import Synchronization
 public final class CapiSimulator: Sendable {
     public let controllers: Int
     public let profile: CapiProfile
+    /// The kind of controller (fax firmware or transparent only); `profile` is what GET_PROFILE reports.
+    public let controllerProfile: ControllerProfile
+    /// rcapi or AVM's CAPI over TCP (FritzboxWire.swift); only the framing and control requests differ.
+    public let wire: CapiWire
     private let requestedPort: UInt16
 
     struct Listen: Sendable { var connection: RcapiConnection; var applID: UInt16; var cipMask: UInt32 }
@@ -35,14 +39,28 @@ public final class CapiSimulator: Sendable {
         var outgoing: [ReceivedFaxCall] = []
         var outgoingInboxes: [UInt32: (connection: Int, index: Int, inbox: MessageInbox)] = [:]   // by PLCI
         var outgoingEnded: (@Sendable (ReceivedFaxCall) -> Void)?
+        // Software fax calls read their messages from an inbox (see SoftFaxLine.swift), by PLCI.
+        var lineInboxes: [UInt32: (connection: Int, inbox: MessageInbox)] = [:]
+        /// ApplIDs a fritzbox-wire simulator assigns (the box does, not the client): see FritzboxWire.swift.
+        var nextFritzboxApplID = UInt16.random(in: 512...1000)
     }
     let state = Mutex(State())
 
     /// `port` 0 picks a free port below 32768 (libcapi20 stores the port in a signed short).
-    public init(port: UInt16 = 0, controllers: Int = 1) {
+    /// `wire` .fritzbox defaults to the profile a FRITZ!Box reports (transparent only); `profile` overrides it.
+    public init(port: UInt16 = 0, controllers: Int = 1, wire: CapiWire = .rcapi, profile: ControllerProfile? = nil) {
         self.requestedPort = port
         self.controllers = max(1, controllers)
-        self.profile = .faxAndVoice(controllers: UInt16(max(1, controllers)))
+        self.wire = wire
+        let profile = profile ?? (wire == .fritzbox ? .transparent : .faxAndVoice)
+        self.controllerProfile = profile
+        self.profile = profile.capiProfile(controllers: UInt16(max(1, controllers)))
+    }
+
+    /// Info a real controller of this profile gives for a B protocol it lacks (0 = fine). The fax-firmware
+    /// profile accepts whatever it is asked for, as it always did.
+    func refusal(for bp: BProtocol?) -> UInt16 {
+        controllerProfile == .transparent ? profile.refusal(for: bp) : 0
     }
 
     public var port: UInt16 { state.withLock { $0.server?.port ?? requestedPort } }
@@ -58,7 +76,7 @@ public final class CapiSimulator: Sendable {
                         close(fd)   // counted, then refused: the client sees EOF
                         return nil
                     }
-                    let c = RcapiConnection(id: s.nextConnectionID, fd: fd)
+                    let c = RcapiConnection(id: s.nextConnectionID, fd: fd, wire: wire)
                     s.nextConnectionID += 1
                     s.connections[c.id] = c
                     return c
@@ -115,7 +133,11 @@ public final class CapiSimulator: Sendable {
     // MARK: Inbound
 
     private func handleFrame(_ connection: RcapiConnection, _ frame: [UInt8]) {
-        if let command = RcapiFrame.controlCommand(of: frame) {
+        if wire == .fritzbox, let control = FritzboxFrame.control(of: frame) {
+            handleFritzboxControl(connection, control)
+            return
+        }
+        if wire == .rcapi, let command = RcapiFrame.controlCommand(of: frame) {
             record(.fromGateway, connection, .control(command: command))
             let controller = frame.count >= 12 ? Int(frame[8]) | Int(frame[9]) << 8 : 0
             let reply: [UInt8]
@@ -184,6 +206,10 @@ public final class CapiSimulator: Sendable {
             for (plci, o) in s.outgoingInboxes where o.connection == connection.id {
                 o.inbox.close()
                 s.outgoingInboxes[plci] = nil
+            }
+            for (plci, o) in s.lineInboxes where o.connection == connection.id {
+                o.inbox.close()
+                s.lineInboxes[plci] = nil
             }
             return Array(mine.values)
         }
@@ -275,6 +301,10 @@ public final class CapiSimulator: Sendable {
                                          bytesSent: 0, blocksSent: 0, reasonB3: nil, reason: offer.disconnectReason,
                                          connectionDropped: false)
         if offer.rejectCode != 0 { return result }
+        if offer.refusedInfo != 0 {
+            result.refusedInfo = offer.refusedInfo
+            return result
+        }
 
         try await step(listen, .connectActiveInd(plci: plci, connectedNumber: [], connectedSubaddress: [], llc: []),
                        "CONNECT_ACTIVE_RESP", t) { if case .connectActiveResp(plci) = $0 { true } else { false } }
@@ -289,6 +319,8 @@ public final class CapiSimulator: Sendable {
         var rejectCode: UInt16
         var bProtocol: BProtocol?
         var disconnectReason: UInt16?
+        /// Transparent profile: the B protocol in CONNECT_RESP is not supported (e.g. 0x3001 for B1 = 4).
+        var refusedInfo: UInt16 = 0
     }
 
     /// CONNECT_IND to a listening gateway, then its (ALERT_REQ and) CONNECT_RESP. A rejected call is cleared
@@ -327,6 +359,17 @@ public final class CapiSimulator: Sendable {
         }
         offer.rejectCode = reject
         offer.bProtocol = bProtocol
+        let refused = reject == 0 ? refusal(for: bProtocol) : 0
+        if refused != 0 {
+            // The controller cannot connect the B-channel it was asked for: the call is cleared with that info.
+            since = cursor
+            indicate(listen, .disconnectInd(plci: plci, reason: CapiInfo(refused)))
+            offer.disconnectReason = refused
+            offer.refusedInfo = refused
+            _ = try await expectWithin("DISCONNECT_RESP", listen, since: since, timeout: t) { m in
+                if case .disconnectResp(plci) = m.body { true } else { false }
+            }
+        }
         if reject != 0 {
             since = cursor
             let reason: UInt16 = reject >= 0x3400 ? reject : 0x3495

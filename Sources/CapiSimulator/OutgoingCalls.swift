@@ -17,6 +17,9 @@ public enum OutgoingBehaviour: Sendable, Equatable, CustomStringConvertible {
     case abortAfterPage(Int)
     /// A phone answers: DISCONNECT_B3_IND 0x3311 (remote is not a fax) after CONNECT_ACTIVE.
     case notAFax
+    /// A fax machine answers on a transparent B-channel (the gateway must connect with B 1/1/0 and run its own
+    /// modem): a spandsp receiver takes the pages; they end up in `ReceivedFaxCall.softFax`.
+    case answerSoftFax(SoftFaxAnswer = SoftFaxAnswer())
 
     public var description: String {
         switch self {
@@ -27,6 +30,7 @@ public enum OutgoingBehaviour: Sendable, Equatable, CustomStringConvertible {
         case .rejectNumber(let r): "reject 0x" + String(r, radix: 16)
         case .abortAfterPage(let k): "abort after page \(k)"
         case .notAFax: "not a fax"
+        case .answerSoftFax(let a): "software fax receiver (\(a))"
         }
     }
 }
@@ -64,6 +68,10 @@ public struct ReceivedFaxCall: Sendable, Equatable {
     public var pagesReported: Int?
     /// The gateway hung up (DISCONNECT_REQ) before the remote did.
     public var disconnectedByGateway: Bool
+    /// Transparent profile: CONNECT_CONF refused the B protocol with this info (0x3001 B1 protocol not supported).
+    public var refusedInfo: UInt16? = nil
+    /// `.answerSoftFax`: what the simulator's spandsp receiver got (pages, result, line statistics).
+    public var softFax: SoftFaxSession? = nil
     public var isFinished: Bool { endedAt != nil }
 }
 
@@ -73,6 +81,8 @@ final class MessageInbox: Sendable {
     private struct S: Sendable {
         var queue: [CapiMessage] = []
         var waiter: (token: Int, continuation: CheckedContinuation<Next, Never>)?
+        /// The waiter's timeout task, cancelled when a message comes first (a soft-fax line waits many times a second).
+        var timer: Task<Void, Never>?
         var token = 0
         var closed = false
     }
@@ -80,11 +90,20 @@ final class MessageInbox: Sendable {
 
     func push(_ m: CapiMessage) {
         let w = s.withLock { st -> CheckedContinuation<Next, Never>? in
-            if let w = st.waiter { st.waiter = nil; return w.continuation }
+            if let w = st.waiter {
+                st.waiter = nil
+                st.timer?.cancel(); st.timer = nil
+                return w.continuation
+            }
             st.queue.append(m)
             return nil
         }
         w?.resume(returning: .message(m))
+    }
+
+    /// Everything already queued, without waiting.
+    func drain() -> [CapiMessage] {
+        s.withLock { st in defer { st.queue.removeAll() }; return st.queue }
     }
 
     func close() {
@@ -106,7 +125,7 @@ final class MessageInbox: Sendable {
                 return (nil, st.token)
             }
             if let immediate { c.resume(returning: immediate); return }
-            Task { [self] in
+            let timer = Task { [self] in
                 try? await Task.sleep(for: timeout)
                 let w = s.withLock { st -> CheckedContinuation<Next, Never>? in
                     guard let w = st.waiter, w.token == token else { return nil }
@@ -115,6 +134,7 @@ final class MessageInbox: Sendable {
                 }
                 w?.resume(returning: .timeout)
             }
+            s.withLock { st in if st.waiter?.token == token { st.timer = timer } else { timer.cancel() } }
         }
     }
 }
@@ -160,6 +180,23 @@ extension CapiSimulator {
             reply(connection, to: m, .connectConf(plci: controller, info: CapiInfo(0x2002)))
             return
         }
+        let refused = refusal(for: bProtocol)
+        if refused != 0 {
+            // No PLCI: the controller cannot provide the B-channel protocol the gateway asked for.
+            state.withLock { s in
+                var call = ReceivedFaxCall(
+                    plci: 0, controller: Int(controller), calledNumber: called.digits,
+                    callingNumber: calling.flatMap { $0.digits.isEmpty ? nil : $0.digits }, callingPresentation: calling?.presentation,
+                    callingNumberRestricted: calling?.restricted ?? false, cip: cip, bProtocol: bProtocol, behaviour: s.defaultOutgoingBehaviour,
+                    document: [], blocks: 0, largestBlock: 0, maxOutstanding: 0, violations: [], requestedAt: Date(),
+                    reasonB3: nil, reason: nil, pagesReported: nil, disconnectedByGateway: false)
+                call.refusedInfo = refused
+                call.endedAt = Date()
+                s.outgoing.append(call)
+            }
+            reply(connection, to: m, .connectConf(plci: controller, info: CapiInfo(refused)))
+            return
+        }
         let inbox = MessageInbox()
         let (plci, index, behaviour) = state.withLock { s -> (UInt32, Int, OutgoingBehaviour) in
             let plci = UInt32(controller) | s.nextPLCIID << 8
@@ -186,11 +223,14 @@ extension CapiSimulator {
     func routeToOutgoingCall(_ connection: RcapiConnection, _ m: CapiMessage) {
         if case .connectReq = m.body { return }
         guard let address = m.address else { return }
-        let inbox = state.withLock { s in s.outgoingInboxes[address.capiPLCI].flatMap { $0.connection == connection.id ? $0.inbox : nil } }
+        let inbox = state.withLock { s in
+            s.outgoingInboxes[address.capiPLCI].flatMap { $0.connection == connection.id ? $0.inbox : nil }
+                ?? s.lineInboxes[address.capiPLCI].flatMap { $0.connection == connection.id ? $0.inbox : nil }
+        }
         inbox?.push(m)
     }
 
-    private func update(_ index: Int, _ change: (inout ReceivedFaxCall) -> Void) {
+    func update(_ index: Int, _ change: (inout ReceivedFaxCall) -> Void) {
         state.withLock { s in if index < s.outgoing.count { change(&s.outgoing[index]) } }
     }
 
@@ -246,8 +286,14 @@ extension CapiSimulator {
             try await hangUp(0x3490)
         }
 
+        if case .answerSoftFax(let answer) = behaviour {
+            await runSoftFaxAnswer(listen, plci: plci, index: index, inbox: inbox, answer: answer)
+            finished(index)
+            return
+        }
         do {
             switch behaviour {
+            case .answerSoftFax: break   // above
             case .busy:
                 try await hangUp(0x3491)
             case .rejectNumber(let reason):
@@ -313,7 +359,7 @@ extension CapiSimulator {
         finished(index)
     }
 
-    private func finished(_ index: Int) {
+    func finished(_ index: Int) {
         let (call, handler) = state.withLock { s -> (ReceivedFaxCall?, (@Sendable (ReceivedFaxCall) -> Void)?) in
             guard index < s.outgoing.count else { return (nil, nil) }
             if s.outgoing[index].endedAt == nil { s.outgoing[index].endedAt = Date() }

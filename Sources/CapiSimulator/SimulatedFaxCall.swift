@@ -76,6 +76,9 @@ public struct SimulatedCallResult: Sendable, Equatable {
     public var reason: UInt16?
     /// The call ended by dropping the TCP connections (fault injection).
     public var connectionDropped: Bool
+    /// Transparent profile: the controller refused the B protocol in CONNECT_RESP with this info (0x3001 B1
+    /// protocol not supported) and cleared the call; nil when it was accepted.
+    public var refusedInfo: UInt16? = nil
 }
 
 /// A message seen by the simulator, in either direction.
