@@ -45,6 +45,9 @@ public struct FaxEngineOptions: Sendable, Equatable {
     public var maxPageRows: Int = 7000
     /// Receiving: more pages than this end the session after the last allowed page.
     public var maxPages: Int = 200
+    /// A session in which nothing moves (no frame from the remote, no received rows, nothing sent) for this
+    /// long ends with noResponse. Generous: an ECM block at 2400 bit/s takes 3.6 minutes.
+    public var maxIdleSeconds: Int = 300
 
     public init(calling: Bool, localIdent: String, pageHeader: String? = nil, ecm: Bool = true,
                 modems: Set<FaxModem> = Set(FaxModem.allCases), compressions: Set<LineCompression> = Set(LineCompression.allCases),
@@ -136,7 +139,15 @@ public final class FaxEngine {
     /// Set from inside a callback; acted upon after spandsp returns (terminating inside a callback is not re-entrant).
     private var pendingAbort: (kind: FaxEngineResult.Kind, text: String)?
     private var abortReason: (kind: FaxEngineResult.Kind, text: String)?
-    private var ecmRetries = 0
+    /// ECM frames sent again: spandsp counts per page (reset when a page starts), and calls phase D after every
+    /// partial page, so: completed pages' final counts plus the page in progress.
+    private var ecmRetriesCompleted = 0
+    private var ecmRetriesInProgress = 0
+    /// Valid T.30 frames heard from the remote: none at all means nobody (no fax) answered.
+    private var framesReceived = 0
+    /// Samples since the session last moved: a frame from the remote, received rows, or our own signal.
+    private var idleSamples = 0
+    private var lastRows: Int32 = 0
     private var negotiatedCompression: LineCompression?
 
     /// Sending: the pages to send. Receiving: nil.
@@ -220,13 +231,25 @@ public final class FaxEngine {
     public func receive(_ samples: UnsafeBufferPointer<Int16>) {
         guard let base = samples.baseAddress, !samples.isEmpty else { return }
         received += samples.count
+        idleSamples += samples.count
         _ = fax_rx(fax, UnsafeMutablePointer(mutating: base), Int32(samples.count))
-        if !finished && !sending && negotiatedSent {
-            // A remote can keep the image carrier up forever: watch the page grow while it arrives.
+        if !finished {
             var stats = t30_stats_t()
             t30_get_transfer_statistics(t30, &stats)
-            if Int(stats.length) > options.maxPageRows && pendingAbort == nil {
-                pendingAbort = (.pageRefused, "page \(pagesReported + 1) longer than \(options.maxPageRows) rows; reception aborted")
+            if !sending && stats.length != lastRows {
+                lastRows = stats.length
+                idleSamples = 0
+            }
+            // A remote can keep the image carrier up forever: watch the page grow while it arrives.
+            if !sending && Int(stats.length) > options.maxPageRows && pendingAbort == nil {
+                pendingAbort = (.pageRefused, FaxEngine.overlong(pagesReported + 1, options.maxPageRows))
+            }
+            // spandsp gave up (T1 expired …) but cannot send its DCN while noise holds the V.21 carrier detector
+            // up, so phase E would never come: end it ourselves once nothing moved for a while.
+            if stats.current_status != 0 && idleSamples > 10 * 8000 && pendingAbort == nil {
+                t30_terminate(t30)
+            } else if idleSamples > options.maxIdleSeconds * 8000 && pendingAbort == nil {
+                pendingAbort = (.noResponse, "no T.30 progress for \(options.maxIdleSeconds) s")
             }
         }
         applyPendingAbort()
@@ -246,6 +269,7 @@ public final class FaxEngine {
                     done += n
                 }
             }
+            if out.contains(where: { $0 != 0 }) { idleSamples = 0 }
         }
         applyPendingAbort()
         return out
@@ -292,6 +316,7 @@ public final class FaxEngine {
     /// Training succeeded when CFR goes across (sent by the receiver, received by the sender): that is the
     /// negotiated rate. Phase B alone is too early on the sending side (DCS may still fall back).
     private func frame(incoming: Bool, fcf: UInt8) {
+        if incoming { framesReceived += 1; idleSamples = 0 }
         if fcf == UInt8(T30_CFR) && incoming == sending { emitNegotiated() }
     }
 
@@ -307,13 +332,24 @@ public final class FaxEngine {
                                   compression: compression, fine: s.y_resolution >= 5000))
     }
 
-    private func phaseD() {
+    private func phaseD(atEnd: Bool = false) {
         let s = stats()
         lastStats = s
-        ecmRetries += Int(s.error_correcting_mode_retries)
         let done = Int(sending ? s.pages_tx : s.pages_rx)
+        if done > pagesReported {
+            ecmRetriesCompleted += Int(s.error_correcting_mode_retries)
+            ecmRetriesInProgress = 0
+        } else if !atEnd {
+            // At the end the counter may still hold the last completed page's count.
+            ecmRetriesInProgress = Int(s.error_correcting_mode_retries)
+        }
         if done > pagesReported { emitNegotiated() }
         while pagesReported < done {
+            // With ECM a whole partial page is decoded at once, past the row watch in `receive`.
+            if !sending && Int(s.length) > options.maxPageRows {
+                if pendingAbort == nil { pendingAbort = (.pageRefused, FaxEngine.overlong(pagesReported + 1, options.maxPageRows)) }
+                break
+            }
             pagesReported += 1
             var page: FaxPage?
             if !sending {
@@ -343,18 +379,24 @@ public final class FaxEngine {
     private func phaseE(code: Int) {
         guard !finished else { return }
         // Pages spandsp completed in the same breath as the end (EOP) are reported before `.finished`.
-        phaseD()
+        phaseD(atEnd: true)
         finished = true
         let s = lastStats
         var kind = FaxEngine.kind(code)
         var text = FaxEngine.describe(code)
+        if code == T30_ERR_RETRYDCN {
+            // spandsp gives up "after permitted retries" in several places; what was retried tells what failed.
+            kind = negotiatedSent ? .pageRefused : (framesReceived > 0 && sending ? .trainingFailed : .noResponse)
+        }
+        // Nothing intelligible ever came from the remote: whatever spandsp's last state, nobody answered.
+        if framesReceived == 0 && kind != .success && kind != .local { kind = .noResponse }
         if kind == .trainingFailed { text += ": training failed at \(s.bit_rate) bit/s" }
         if let abortReason { kind = abortReason.kind; text = abortReason.text }
         events.append(.finished(FaxEngineResult(
             kind: kind, code: code, text: text, pages: pagesReported, remoteIdent: remoteIdent,
             bitRate: negotiatedSent || kind == .trainingFailed ? Int(s.bit_rate) : nil,
             ecm: negotiatedSent ? s.error_correcting_mode != 0 : nil, compression: negotiatedCompression,
-            ecmRetransmittedFrames: ecmRetries)))
+            ecmRetransmittedFrames: ecmRetriesCompleted + ecmRetriesInProgress)))
     }
 
     // MARK: - helpers
@@ -397,6 +439,10 @@ public final class FaxEngine {
             .local
         default: .other
         }
+    }
+
+    static func overlong(_ page: Int, _ rows: Int) -> String {
+        "page \(page) longer than \(rows) rows; reception aborted"
     }
 
     /// Printable ASCII only, trimmed, capped: idents end up in mails, logs and web pages.
