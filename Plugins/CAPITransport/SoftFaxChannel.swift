@@ -81,24 +81,17 @@ final class SoftFaxChannel {
         return events
     }
 
-    /// Receiving: the SFF bytes to append to the spool for this page (the document header before the first).
-    /// A page count of 0 in the header means "unknown": the reader and the spool's page counter walk the records.
+    /// Receiving: the SFF bytes to append to the spool for this page (the document header before the first),
+    /// so the spool's page counter and limits see each page as it arrives.
     func spoolBytes(for page: FaxPage) -> [UInt8] {
-        let single = SFFWriter.write([page])
-        // write() gives header (20 bytes) + page + end marker (FE 00): keep the page, add the header once.
-        var out: [UInt8] = []
-        if spoolBytes == 0 {
-            out = Array(single[0..<20])
-            out[8] = 0; out[9] = 0                         // page count unknown
-            for i in 12..<20 { out[i] = 0 }               // last page / end offsets: optional, unknown while streaming
-        }
-        out += single[20..<(single.count - 2)]
+        var out = spoolBytes == 0 ? SFFWriter.documentHeader() : []
+        out += SFFWriter.pageBytes(page)
         spoolBytes += out.count
         return out
     }
 
     /// Receiving: the end-of-document record, when any page was written.
-    func spoolTrailer() -> [UInt8] { spoolBytes > 0 ? [0xFE, 0x00] : [] }
+    func spoolTrailer() -> [UInt8] { spoolBytes > 0 ? SFFWriter.documentEnd() : [] }
 
     /// Everything the engine knows, in the core's terms.
     var session: FaxSessionInfo {
