@@ -5,20 +5,27 @@ import Synchronization
 import Glibc
 #endif
 
-/// One accepted rcapi TCP connection (libcapi20 opens one for control requests and one per application).
+/// One accepted rcapi or fritzbox TCP connection (libcapi20 opens one for control requests and one per application).
 final class RcapiConnection: Sendable {
     let id: Int
     let fd: Int32
+    /// Framing of this connection (FritzboxWire.swift); everything above it is shared.
+    let wire: CapiWire
     private let writeLock = Mutex(())
     private let closed = Atomic<Bool>(false)
 
-    init(id: Int, fd: Int32) { self.id = id; self.fd = fd }
+    init(id: Int, fd: Int32, wire: CapiWire = .rcapi) { self.id = id; self.fd = fd; self.wire = wire }
 
     /// Writes one frame with a single send(): the client reads the length and then the rest in one go.
     @discardableResult
     func send(_ message: [UInt8]) -> Bool {
-        let frame = RcapiFrame.frame(message)
-        return writeLock.withLock { _ in
+        sendRaw(wire.frame(message))
+    }
+
+    /// Writes bytes that are already framed (the fritzbox control replies have their own prefix).
+    @discardableResult
+    func sendRaw(_ frame: [UInt8]) -> Bool {
+        writeLock.withLock { _ in
             var offset = 0
             while offset < frame.count {
                 let n = frame[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -31,10 +38,8 @@ final class RcapiConnection: Sendable {
 
     /// Reads one frame's content (without the length prefix); nil at EOF or error.
     func receiveFrame() -> [UInt8]? {
-        guard let prefix = readExactly(2) else { return nil }
-        let total = Int(prefix[0]) << 8 | Int(prefix[1])
-        guard total >= 2, total <= 65535 else { return nil }
-        return readExactly(total - 2)
+        guard let prefix = readExactly(wire.prefixLength), let length = wire.bodyLength(prefix: prefix) else { return nil }
+        return readExactly(length)
     }
 
     private func readExactly(_ n: Int) -> [UInt8]? {
