@@ -182,7 +182,31 @@ enum JournalTable {
             "presentation: \(c.callingPresentation?.rawValue ?? "-")",
             "ecm:          \(c.ecm.map { $0 ? "yes" : "no" } ?? "unknown")",
             "end cause:    \(c.endCause?.rawValue ?? "-")",
+        ] + engineDetails(engine: c.engine, compression: c.compression, ecmRetransmittedFrames: c.ecmRetransmittedFrames,
+                          failure: c.t30Failure, direction: c.direction, pages: c.pageStatistics)
+    }
+
+    /// What the fax engine reported (issue 10): engine, compression, ECM frames resent, the T.30 failure as our
+    /// sentence with the engine's code and words for support, and one line per page.
+    static func engineDetails(engine: FaxEngineKind?, compression: FaxCompression?, ecmRetransmittedFrames: Int?, failure: T30Failure?,
+                              direction: CallRecord.Direction, pages: [FaxPageStatistics]) -> [String] {
+        var lines = [
+            "engine:       \(engine?.rawValue ?? "-")",
+            "compression:  \(compression?.rawValue ?? "-")",
+            "ecm resent:   \(ecmRetransmittedFrames.map { "\($0) frame(s)" } ?? "-")",
+            "t30 failure:  " + (failure.map {
+                "\($0.kind.rawValue): \($0.reason(direction, language: "en")) (code \($0.code)"
+                    + ($0.text.isEmpty ? ")" : ": \(PartyNumberFormat.cleaned($0.text)))")
+            } ?? "-"),
         ]
+        for p in pages {
+            let parts: [String?] = [
+                p.bitRate.map { "\($0) bit/s" }, p.compression?.rawValue, p.fine.map { $0 ? "fine" : "normal" },
+                p.ecm.map { $0 ? "ECM" : "no ECM" }, p.ecmRetransmittedFrames.map { "\($0) resent" }, p.badRows.map { "\($0) bad rows" },
+            ]
+            lines.append("page \(p.page):".padding(toLength: 14, withPad: " ", startingAt: 0) + parts.compactMap { $0 }.joined(separator: ", "))
+        }
+        return lines
     }
 
     static func render(_ calls: [CallRecord], numbers: PartyNumberFormat = PartyNumberFormat(line: LineConfig())) -> String {
@@ -191,7 +215,7 @@ enum JournalTable {
             rows.append([
                 "\(c.id ?? 0)", time(c.startedAt), c.direction == .incoming ? "in" : "out", number(c.caller, numbers), number(c.called, numbers),
                 c.extensionName ?? "-", c.pages.map(String.init) ?? "-", c.outcome?.rawValue ?? "-", c.state.rawValue,
-                c.reasonText ?? "",
+                c.t30Failure.map { $0.reason(c.direction, language: "en") } ?? c.reasonText ?? "",
             ])
         }
         return TextOutput.table(rows)

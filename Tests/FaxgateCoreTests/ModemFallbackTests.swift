@@ -103,6 +103,7 @@ final class ModemFallbackTests: XCTestCase {
 }
 
 /// A transport that answers each dial with the next typed outcome and records the modem limits it was given.
+/// Past its script it answers busy (no fax session at all), which parks the job without touching its limits.
 final class TypedFailureTransport: FaxSendingTransport {
     let name = "typed-failures"
     let script: Mutex<[T30Failure?]>
@@ -112,8 +113,12 @@ final class TypedFailureTransport: FaxSendingTransport {
     func run() async throws { try await gracefulShutdown() }
     func send(_ fax: OutgoingFax) async -> SendOutcome {
         modems.withLock { $0.append(fax.modem) }
-        let failure = script.withLock { $0.isEmpty ? nil : $0.removeFirst() }
+        let next = script.withLock { $0.isEmpty ? nil : Optional($0.removeFirst()) }
         let now = Date()
+        guard let failure = next else {
+            return SendOutcome(cause: .busy, reason: 0x3491, reasonB3: 0, text: "busy", session: FaxSessionInfo(), pagesSent: 0,
+                               dialedAt: now, connectedAt: nil, endedAt: Date())
+        }
         let pages = failure == nil ? ((try? SFFReader.read(fax.sff))?.pages.count ?? 0) : 0
         let rate = fax.modem.maxBitRate ?? 14400
         let stats = (0..<pages).map { FaxPageStatistics(page: $0 + 1, bitRate: rate, compression: .mr, fine: fax.fine, ecm: fax.modem.ecm,
@@ -132,6 +137,7 @@ final class SendQueueModemFallbackTests: XCTestCase {
         var retry = RetryConfig()
         retry.protocolErrorSeconds = 0
         retry.maxProtocolErrors = 5
+        retry.busySeconds = 3600
         let queue = SendQueue(
             settings: .init(from: MailAddress("fax@example.test"), hostname: "gw.test", retry: retry, notifyEachRetry: false,
                             callingNumbers: ["Front": ("100", false)], stationIDs: ["Front": ("+49 30 1", "Test")]),
@@ -160,28 +166,31 @@ final class SendQueueModemFallbackTests: XCTestCase {
                                                 intake: nil, event: "test").first!
         let id = try XCTUnwrap(job.id)
 
-        // First run: training fails at 14400, then ECM cannot get the page across at 9600. The queue stops there.
+        // First run: training fails at 14400, then ECM cannot get the page across at 9600, then the line is busy
+        // (which parks the job for an hour). The queue stops there.
         let first = TypedFailureTransport([
             T30Failure(kind: .trainingFailed, code: 7, text: "Training failed at 14400 bit/s", bitRate: 14400),
             T30Failure(kind: .pageRefused, code: 9, text: "ECM page not accepted", bitRate: 9600),
         ])
         try await runQueue(storage!, first, outbox: outbox) {
             let j = try? await storage!.job(id: id)
-            return j?.tries == 2 && j?.state == .deferred
+            return j?.tries == 3 && j?.state == .deferred
         }
-        XCTAssertEqual(first.modems.withLock { $0 }, [.best, ModemSettings(maxBitRate: 9600, ecm: true)],
-                       "the second try offers the next lower rate, ECM still on")
+        XCTAssertEqual(first.modems.withLock { $0 }, [.best, ModemSettings(maxBitRate: 9600, ecm: true), ModemSettings(maxBitRate: 9600, ecm: false)],
+                       "the second try offers the next lower rate with ECM, the third the same rate without ECM")
         let afterFirstRow = try await storage!.job(id: id)
-        let afterFirst = try XCTUnwrap(afterFirstRow)
+        var afterFirst = try XCTUnwrap(afterFirstRow)
         XCTAssertEqual(afterFirst.state, .deferred)
-        XCTAssertEqual(afterFirst.nextModem, ModemSettings(maxBitRate: 9600, ecm: false), "after ECM failed: ECM off, the rate limit kept")
+        XCTAssertEqual(afterFirst.nextModem, ModemSettings(maxBitRate: 9600, ecm: false), "a busy try changes no limit")
         XCTAssertEqual(afterFirst.protocolErrors, 2, "typed failures count as protocol errors")
-        XCTAssertEqual(afterFirst.t30Failure?.kind, .pageRefused)
-        XCTAssertEqual(afterFirst.t30Failure?.bitRate, 9600)
-        XCTAssertEqual(afterFirst.engine, .software)
+        XCTAssertNil(afterFirst.t30Failure, "the failure follows the last try, which was busy")
+        XCTAssertEqual(afterFirst.engine, .software, "what the last connected try reported stays")
         let events = try await storage!.jobEvents(jobID: id).map(\.text)
         XCTAssertTrue(events.contains { $0.contains("next try: at most 9600 bit/s, ECM on") }, "\(events)")
         XCTAssertTrue(events.contains { $0.contains("next try: at most 9600 bit/s, ECM off") }, "\(events)")
+        // As the admin's "retry now" does: the next try is due at once.
+        afterFirst.nextAttemptAt = Date()
+        try await storage!.updateJob(afterFirst, expecting: .deferred, event: "retry now (test)")
 
         // A restart: a new storage handle on the same file, a new queue. The limits come from the row.
         storage = nil

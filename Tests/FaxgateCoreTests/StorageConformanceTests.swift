@@ -574,7 +574,9 @@ extension StorageConformanceTests {
         let listed = try await storage.recentCalls(limit: 50).first { $0.id == call.id }
         XCTAssertEqual(listed, call, "lists carry the same fields", file: file, line: line)
 
-        var job = FaxJob(intakeID: nil, sender: "a@praxis.example", senderName: nil, extensionName: "Front", language: "de",
+        // Whole seconds: storage keeps dates to the millisecond.
+        let created = Date(timeIntervalSince1970: TimeInterval(Int(Date().timeIntervalSince1970)))
+        var job = FaxJob(createdAt: created, intakeID: nil, sender: "a@praxis.example", senderName: nil, extensionName: "Front", language: "de",
                          number: "+49301234567", dialString: "0301234567", subject: "s", pages: 2, fine: true, sffPath: "/nonexistent",
                          requestMessageID: nil)
         let inserted = try await storage.insertJobs([job], intake: nil, event: "test")

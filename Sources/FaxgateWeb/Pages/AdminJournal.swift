@@ -177,9 +177,13 @@ struct AdminJournalPages: Sendable {
                                   call.reasonText].compactMap { $0 }.joined(separator: " · ")),
             ("admin_col_detail", call.detail ?? "–"),
         ]
-        return PageRenderer.shared.page("admin-call", [
+        // What the fax engine reported, right after the ECM row.
+        var shown = facts.map { (AdminPage.t($0.0, context), $0.1) }
+        let engineRows = FaxEngineView.rows(FaxEngineView.facts(call), language: context.language, withSupport: true)
+        shown.insert(contentsOf: engineRows, at: (facts.firstIndex { $0.0 == "admin_col_ecm" } ?? facts.count - 1) + 1)
+        var values: [String: Any] = [
             "id": id,
-            "facts": facts.map { ["label": AdminPage.t($0.0, context), "value": $0.1.isEmpty ? "–" : $0.1] },
+            "facts": shown.map { ["label": $0.0, "value": $0.1.isEmpty ? "–" : $0.1] },
             "events": events.map { ["time": AdminPage.time($0.at, context.language), "text": $0.text] },
             "documents": documents.enumerated().map { n, d in
                 ["href": "/admin/calls/\(id)/documents/\(n)", "name": d.filename, "kind": d.kind, "size": AdminPage.bytes(Int64(d.bytes.count))]
@@ -188,7 +192,9 @@ struct AdminJournalPages: Sendable {
             "canResend": canResend,
             "recipients": currentRecipients.joined(separator: ", "),
             "notice": flash.notice, "error": flash.error,
-        ], request: request, context: context)
+        ]
+        values.merge(FaxEngineView.pageValues(FaxEngineView.facts(call), language: context.language)) { $1 }
+        return PageRenderer.shared.page("admin-call", values, request: request, context: context)
     }
 
     func document(_ request: Request, _ context: WebContext) async throws -> Response {
@@ -249,12 +255,20 @@ struct AdminJournalPages: Sendable {
             ("admin_col_station", job.remoteStationID.map(PartyNumberFormat.cleaned) ?? "–"),
             ("admin_col_rate", job.bitRate.map { "\($0) bit/s" } ?? "–"),
         ]
-        return PageRenderer.shared.page("admin-job", [
+        // What the fax engine reported on the last try, and the limits the retry policy set for the next one.
+        var shown = facts.map { (AdminPage.t($0.0, context), $0.1) }
+        shown += FaxEngineView.rows(FaxEngineView.facts(job), language: context.language, withSupport: true, includeECM: true)
+        if !job.state.isFinal || job.nextModem != .best {
+            shown.append((AdminPage.t("user_fax_next_modem", context), FaxEngineView.modemLimits(job.nextModem, language: context.language)))
+        }
+        var values: [String: Any] = [
             "id": id,
-            "facts": facts.map { ["label": AdminPage.t($0.0, context), "value": $0.1.isEmpty ? "–" : $0.1] },
+            "facts": shown.map { ["label": $0.0, "value": $0.1.isEmpty ? "–" : $0.1] },
             "events": events.map { ["time": AdminPage.time($0.at, context.language), "text": $0.text] },
             "actions": AdminQueuePages.actions(job, back: "job"),
             "notice": flash.notice, "error": flash.error,
-        ], request: request, context: context)
+        ]
+        values.merge(FaxEngineView.pageValues(FaxEngineView.facts(job), language: context.language)) { $1 }
+        return PageRenderer.shared.page("admin-job", values, request: request, context: context)
     }
 }

@@ -173,7 +173,8 @@ struct InboxPages: Sendable {
         case false?: UserPage.t("user_resolution_normal", context)
         case nil: "–"
         }
-        return PageRenderer.shared.page("inbox-detail", [
+        let engine = FaxEngineView.facts(call)
+        var values: [String: Any] = [
             "id": id,
             "isVoice": call.kind == .voice,
             "kind": UserPage.t(call.kind == .voice ? "user_kind_voice" : "user_kind_fax", context),
@@ -193,7 +194,11 @@ struct InboxPages: Sendable {
             "thumbnails": (0..<min(pageCount, 50)).map { ["n": $0 + 1, "id": id] as [String: Any] },
             "hasAudio": call.kind == .voice && call.spoolPath.map { FileManager.default.fileExists(atPath: $0) } == true,
             "events": events,
-        ], request: request, context: context)
+            "engineFacts": FaxEngineView.rows(engine, language: context.language, withSupport: false, includeECM: true)
+                .map { ["label": $0.0, "value": $0.1] },
+        ]
+        values.merge(FaxEngineView.pageValues(engine, language: context.language)) { $1 }
+        return PageRenderer.shared.page("inbox-detail", values, request: request, context: context)
     }
 
     func pdf(_ request: Request, _ context: WebContext) async throws -> Response {
@@ -313,6 +318,11 @@ struct SentPages: Sendable {
         values["events"] = events
         values["isFinal"] = job.state.isFinal
         values["progress"] = Self.progress(job, context)
+        // The failure is already in the result line (resultText); the rest of what the engine reported goes here.
+        let engine = FaxEngineView.facts(job)
+        values["engineFacts"] = FaxEngineView.rows(engine, language: context.language, withSupport: false, includeECM: true, includeFailure: false)
+            .map { ["label": $0.0, "value": $0.1] }
+        values.merge(FaxEngineView.pageValues(engine, language: context.language)) { $1 }
         if let message { values["message"] = message }
         if let error { values["error"] = error }
         var response = PageRenderer.shared.page("sent-detail", values, request: request, context: context, status: status)
