@@ -207,9 +207,9 @@ public final class FaxEngine {
             Unmanaged<FaxEngine>.fromOpaque(user).takeUnretainedValue().phaseB()
             return 0
         }, context)
-        t30_set_phase_d_handler(t30, { _, user, _ in
+        t30_set_phase_d_handler(t30, { _, user, fcf in
             guard let user else { return 0 }
-            Unmanaged<FaxEngine>.fromOpaque(user).takeUnretainedValue().phaseD()
+            Unmanaged<FaxEngine>.fromOpaque(user).takeUnretainedValue().phaseD(postPage: Int(fcf))
             return 0
         }, context)
         t30_set_phase_e_handler(t30, { _, user, code in
@@ -332,7 +332,8 @@ public final class FaxEngine {
                                   compression: compression, fine: s.y_resolution >= 5000))
     }
 
-    private func phaseD(atEnd: Bool = false) {
+    /// `postPage`: the post-page command spandsp saw (MPS, EOM, EOP …) when it called phase D.
+    private func phaseD(atEnd: Bool = false, postPage: Int? = nil) {
         let s = stats()
         lastStats = s
         let done = Int(sending ? s.pages_tx : s.pages_rx)
@@ -363,8 +364,10 @@ public final class FaxEngine {
                                        width: page?.width ?? Int(s.width), length: page?.height ?? Int(s.length))
             events.append(.page(report, page))
         }
-        if !sending && pagesReported >= options.maxPages && pendingAbort == nil {
-            pendingAbort = (.pageRefused, "more than \(options.maxPages) pages; reception ended")
+        // More pages announced (MPS/EOM) after the last one we take: end the session now.
+        let morePages = postPage.map { $0 & 0xFE != T30_EOP && $0 & 0xFE != T30_PRI_EOP } ?? false
+        if !sending && morePages && pagesReported >= options.maxPages && pendingAbort == nil {
+            pendingAbort = (.pageRefused, "more than \(options.maxPages) page\(options.maxPages == 1 ? "" : "s"); reception ended")
         }
     }
 

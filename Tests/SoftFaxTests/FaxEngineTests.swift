@@ -196,7 +196,6 @@ final class FaxEngineTests: XCTestCase {
         XCTAssertFalse(outcome.sender.text.isEmpty)
         XCTAssertNotEqual(outcome.sender.code, 0)
         XCTAssertLessThan(outcome.lineSeconds, 600, "ended by the T.30 timers, not by the harness")
-        print("non-ECM loss: sender \(outcome.sender.kind) \(outcome.sender.text); receiver \(outcome.receiver.kind) \(outcome.receiver.text)")
     }
 
     // MARK: - Ends of a session
@@ -289,6 +288,26 @@ final class FaxEngineTests: XCTestCase {
             XCTAssertTrue(outcome.receiver.text.contains("5000 rows"), outcome.receiver.text)
             XCTAssertEqual(outcome.receivedPages, [])
             XCTAssertNotEqual(outcome.sender.kind, .success)
+        }
+    }
+
+    /// A page count limit: exactly the limit is fine, one more announced page ends the session after the limit.
+    func testPageCountLimit() throws {
+        let pages = Array(try Self.textPages(fine: false).prefix(2))
+        for limit in [2, 1] {
+            let dir = try TemporaryDirectory("softfax")
+            var receiver = options(calling: false)
+            receiver.maxPages = limit
+            let outcome = try session(pages, receiver: receiver, in: dir)
+            XCTAssertEqual(outcome.receivedPages, Array(pages.prefix(limit)))
+            if limit == 2 {
+                XCTAssertEqual(outcome.receiver.kind, .success, outcome.receiver.text)
+            } else {
+                XCTAssertEqual(outcome.receiver.kind, .pageRefused, outcome.receiver.text)
+                XCTAssertEqual(outcome.receiver.pages, 1)
+                XCTAssertTrue(outcome.receiver.text.contains("more than 1 page"), outcome.receiver.text)
+                XCTAssertNotEqual(outcome.sender.kind, .success)
+            }
         }
     }
 
