@@ -225,6 +225,44 @@ final class FaxEngineTests: XCTestCase {
         }
     }
 
+    /// The remote vanishes mid-session and the line carries only noise (nobody hangs up): each end still finishes,
+    /// by spandsp's timers or the engine's own watchdog, within bounded line time.
+    func testRemoteVanishingIntoNoiseEndsTheSession() throws {
+        let pages = Array(try Self.textPages(fine: false).prefix(2))
+        for (survivor, cutAfter) in [("receiver", 8.0), ("receiver", 20.0), ("sender", 8.0), ("sender", 20.0)] {
+            let dir = try TemporaryDirectory("softfax")
+            try FileManager.default.createDirectory(atPath: dir.path + "/tx", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: dir.path + "/rx", withIntermediateDirectories: true)
+            // Noise holds spandsp's carrier detector up, so its T.30 timers never fire: the engine's watchdog
+            // (default 300 s, shortened here to keep the test quick) ends the session.
+            var txOptions = options(calling: true), rxOptions = options(calling: false)
+            txOptions.maxIdleSeconds = 60
+            rxOptions.maxIdleSeconds = 60
+            let tx = try FaxEngine(options: txOptions, send: pages, workDirectory: dir.path + "/tx")
+            let rx = try FaxEngine(options: rxOptions, send: nil, workDirectory: dir.path + "/rx")
+            let engine = survivor == "receiver" ? rx : tx
+            var rng = SplitMixForTests(seed: 11)
+            var samples = 0
+            while !engine.isFinished && samples < 8000 * 400 {
+                let a = tx.transmit(count: 160), b = rx.transmit(count: 160)
+                if Double(samples) < cutAfter * 8000 {
+                    rx.receive(a); tx.receive(b)
+                } else {
+                    engine.receive((0..<160).map { _ in Int16(truncatingIfNeeded: Int(rng.next() % 6001) - 3000) })
+                }
+                samples += 160
+            }
+            XCTAssertTrue(engine.isFinished, "\(survivor) after \(cutAfter) s")
+            let results = engine.takeEvents().compactMap { if case .finished(let r) = $0 { r } else { nil } }
+            XCTAssertEqual(results.count, 1)
+            if let r = results.first {
+                XCTAssertEqual(r.kind, .noResponse, "\(survivor) after \(cutAfter) s: \(r.text)")
+                XCTAssertFalse(r.text.isEmpty)
+            }
+            XCTAssertLessThanOrEqual(samples, 8000 * (Int(cutAfter) + 80), "\(survivor) after \(cutAfter) s")
+        }
+    }
+
     /// The line drops after the first of two pages: the first page is still delivered, the result says why.
     func testLineDisconnectedMidSessionReportsPagesSoFar() throws {
         let dir = try TemporaryDirectory("softfax")
@@ -338,5 +376,18 @@ final class FaxEngineTests: XCTestCase {
         for sample in stride(from: Int(Int16.min), through: Int(Int16.max), by: 7) {
             XCTAssertEqual(LineALaw.encode(Int16(sample)), G711.reverseBits(G711.alaw(Int16(sample))), "\(sample)")
         }
+    }
+}
+
+/// Seeded noise for the tests (the harness's generator is internal to SoftFax).
+struct SplitMixForTests {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
