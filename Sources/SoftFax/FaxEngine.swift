@@ -46,7 +46,9 @@ public struct FaxEngineOptions: Sendable, Equatable {
     /// Receiving: more pages than this end the session after the last allowed page.
     public var maxPages: Int = 200
     /// A session in which nothing moves (no frame from the remote, no received rows, nothing sent) for this
-    /// long ends with noResponse. Generous: an ECM block at 2400 bit/s takes 3.6 minutes.
+    /// long ends with noResponse: noise on a dead line holds spandsp's carrier detector up and stops its T.30
+    /// timers. Generous while image data may be arriving (an ECM block at 2400 bit/s takes 3.6 minutes);
+    /// at most 60 s while a T.30 frame is due.
     public var maxIdleSeconds: Int = 300
 
     public init(calling: Bool, localIdent: String, pageHeader: String? = nil, ecm: Bool = true,
@@ -106,7 +108,8 @@ public struct FaxEngineResult: Sendable, Equatable {
 
 /// Everything the engine tells its owner, in order.
 public enum FaxEngineEvent: Sendable, Equatable {
-    /// Phase B done: capabilities exchanged; the remote's ident (untrusted text, as sent) when it gave one.
+    /// Phase B done: capabilities exchanged, training succeeded; the remote's ident when it gave one (cleaned:
+    /// printable ASCII, at most 20 characters, still the remote's claim).
     case negotiated(remoteIdent: String?, bitRate: Int, ecm: Bool, compression: LineCompression, fine: Bool)
     /// Phase D: a page went across (sent and confirmed, or received). Receiving: `page` holds its pixels.
     case page(FaxPageReport, FaxPage?)
@@ -148,6 +151,8 @@ public final class FaxEngine {
     /// Samples since the session last moved: a frame from the remote, received rows, or our own signal.
     private var idleSamples = 0
     private var lastRows: Int32 = 0
+    private var scratch: [Int16] = []
+    private var imageMayFollow = false
     private var negotiatedCompression: LineCompression?
 
     /// Sending: the pages to send. Receiving: nil.
@@ -232,7 +237,27 @@ public final class FaxEngine {
         guard let base = samples.baseAddress, !samples.isEmpty else { return }
         received += samples.count
         idleSamples += samples.count
-        _ = fax_rx(fax, UnsafeMutablePointer(mutating: base), Int32(samples.count))
+        // fax_rx works in place (DC removal), so it gets a copy, never the caller's memory.
+        if scratch.count < samples.count { scratch = [Int16](repeating: 0, count: samples.count) }
+        scratch.withUnsafeMutableBufferPointer { copy in
+            copy.baseAddress!.update(from: base, count: samples.count)
+            _ = fax_rx(fax, copy.baseAddress!, Int32(samples.count))
+        }
+        afterReceive()
+    }
+    public func receive(_ samples: [Int16]) { samples.withUnsafeBufferPointer { receive($0) } }
+
+    /// `count` samples of the remote's audio are known to be lost (a packet that never came): spandsp keeps its
+    /// receive modem going without them instead of hearing a gap of silence.
+    public func receiveLost(count: Int) {
+        guard count > 0 else { return }
+        received += count
+        idleSamples += count
+        _ = fax_rx_fillin(fax, Int32(count))
+        afterReceive()
+    }
+
+    private func afterReceive() {
         if !finished {
             var stats = t30_stats_t()
             t30_get_transfer_statistics(t30, &stats)
@@ -248,13 +273,13 @@ public final class FaxEngine {
             // up, so phase E would never come: end it ourselves once nothing moved for a while.
             if stats.current_status != 0 && idleSamples > 10 * 8000 && pendingAbort == nil {
                 t30_terminate(t30)
-            } else if idleSamples > options.maxIdleSeconds * 8000 && pendingAbort == nil {
-                pendingAbort = (.noResponse, "no T.30 progress for \(options.maxIdleSeconds) s")
+            } else if pendingAbort == nil {
+                let limit = imageMayFollow ? options.maxIdleSeconds : min(60, options.maxIdleSeconds)
+                if idleSamples > limit * 8000 { pendingAbort = (.noResponse, "no T.30 progress for \(limit) s") }
             }
         }
         applyPendingAbort()
     }
-    public func receive(_ samples: [Int16]) { samples.withUnsafeBufferPointer { receive($0) } }
 
     /// Audio towards the remote: always exactly `count` samples (silence when the modem has nothing to say).
     public func transmit(count: Int) -> [Int16] {
@@ -317,6 +342,10 @@ public final class FaxEngine {
     /// negotiated rate. Phase B alone is too early on the sending side (DCS may still fall back).
     private func frame(incoming: Bool, fcf: UInt8) {
         if incoming { framesReceived += 1; idleSamples = 0 }
+        // Receiving: after these answers the remote may send image data for minutes (an ECM block at 2400 bit/s)
+        // with no frame we could see; after anything else a frame is due within seconds.
+        let imageAnswers: [Int] = [T30_CFR, T30_MCF, T30_PPR, T30_RTP, T30_CTR]
+        imageMayFollow = !sending && !incoming && imageAnswers.contains(Int(fcf))
         if fcf == UInt8(T30_CFR) && incoming == sending { emitNegotiated() }
     }
 

@@ -225,30 +225,28 @@ final class FaxEngineTests: XCTestCase {
         }
     }
 
-    /// The remote vanishes mid-session and the line carries only noise (nobody hangs up): each end still finishes,
-    /// by spandsp's timers or the engine's own watchdog, within bounded line time.
+    /// The remote vanishes mid-session and the line carries only noise (nobody hangs up). Noise holds spandsp's
+    /// carrier detector up, so its T.30 timers stop; the engine's watchdog ends the session within bounded line
+    /// time: 60 s while a T.30 frame is due, 300 s while image data may be arriving.
     func testRemoteVanishingIntoNoiseEndsTheSession() throws {
         let pages = Array(try Self.textPages(fine: false).prefix(2))
-        for (survivor, cutAfter) in [("receiver", 8.0), ("receiver", 20.0), ("sender", 8.0), ("sender", 20.0)] {
+        for (survivor, cutAfter, bound) in [("receiver", 3.0, 75.0), ("receiver", 8.0, 320.0), ("receiver", 20.0, 320.0), ("sender", 8.0, 75.0), ("sender", 20.0, 75.0)] {
             let dir = try TemporaryDirectory("softfax")
             try FileManager.default.createDirectory(atPath: dir.path + "/tx", withIntermediateDirectories: true)
             try FileManager.default.createDirectory(atPath: dir.path + "/rx", withIntermediateDirectories: true)
-            // Noise holds spandsp's carrier detector up, so its T.30 timers never fire: the engine's watchdog
-            // (default 300 s, shortened here to keep the test quick) ends the session.
-            var txOptions = options(calling: true), rxOptions = options(calling: false)
-            txOptions.maxIdleSeconds = 60
-            rxOptions.maxIdleSeconds = 60
-            let tx = try FaxEngine(options: txOptions, send: pages, workDirectory: dir.path + "/tx")
-            let rx = try FaxEngine(options: rxOptions, send: nil, workDirectory: dir.path + "/rx")
+            let tx = try FaxEngine(options: options(calling: true), send: pages, workDirectory: dir.path + "/tx")
+            let rx = try FaxEngine(options: options(calling: false), send: nil, workDirectory: dir.path + "/rx")
             let engine = survivor == "receiver" ? rx : tx
             var rng = SplitMixForTests(seed: 11)
+            var noise = [Int16](repeating: 0, count: 160)
             var samples = 0
             while !engine.isFinished && samples < 8000 * 400 {
                 let a = tx.transmit(count: 160), b = rx.transmit(count: 160)
                 if Double(samples) < cutAfter * 8000 {
                     rx.receive(a); tx.receive(b)
                 } else {
-                    engine.receive((0..<160).map { _ in Int16(truncatingIfNeeded: Int(rng.next() % 6001) - 3000) })
+                    for i in noise.indices { noise[i] = Int16(truncatingIfNeeded: Int(rng.next() % 6001) - 3000) }
+                    engine.receive(noise)
                 }
                 samples += 160
             }
@@ -256,10 +254,10 @@ final class FaxEngineTests: XCTestCase {
             let results = engine.takeEvents().compactMap { if case .finished(let r) = $0 { r } else { nil } }
             XCTAssertEqual(results.count, 1)
             if let r = results.first {
-                XCTAssertEqual(r.kind, .noResponse, "\(survivor) after \(cutAfter) s: \(r.text)")
+                XCTAssertNotEqual(r.kind, .success, "\(survivor) after \(cutAfter) s: \(r.text)")
                 XCTAssertFalse(r.text.isEmpty)
             }
-            XCTAssertLessThanOrEqual(samples, 8000 * (Int(cutAfter) + 80), "\(survivor) after \(cutAfter) s")
+            XCTAssertLessThanOrEqual(Double(samples) / 8000, cutAfter + bound, "\(survivor) after \(cutAfter) s")
         }
     }
 
