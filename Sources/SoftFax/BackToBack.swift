@@ -14,6 +14,9 @@ public struct BackToBackLine: Sendable {
     public var frameLoss: Double
     /// A lost frame is replaced by silence (a jitter buffer underrun) instead of vanishing (concealment/drop).
     public var lostFramesBecomeSilence: Bool
+    /// A lost frame is reported to the receiving engine as lost (`receiveLost`, spandsp's fill-in), as a receiver
+    /// that sees packet sequence numbers can. Ignored when `lostFramesBecomeSilence`.
+    public var lostFramesFilledIn: Bool = false
     /// Probability of each bit of an A-law byte flipping (ignored for `.linear`).
     public var bitErrorRate: Double
     /// Clock difference between the two ends in ppm: one sample dropped (positive) or repeated (negative) each 10⁶/|ppm|.
@@ -84,8 +87,8 @@ public enum BackToBack {
             let toRx = forward.carry(a, rng: &rng)
             let toTx = backward.carry(b, rng: &rng)
             let t1 = now(CLOCK_THREAD_CPUTIME_ID)
-            if !toRx.isEmpty { rx.receive(toRx) }
-            if !toTx.isEmpty { tx.receive(toTx) }
+            if let toRx { rx.receive(toRx) } else if line.lostFramesFilledIn { rx.receiveLost(count: frame) }
+            if let toTx { tx.receive(toTx) } else if line.lostFramesFilledIn { tx.receiveLost(count: frame) }
             cpu += now(CLOCK_THREAD_CPUTIME_ID) - t1
             txEvents += tx.takeEvents(); rxEvents += rx.takeEvents()
             samples += frame
@@ -132,7 +135,8 @@ public enum BackToBack {
             untilDrift = driftEvery
         }
 
-        mutating func carry(_ input: [Int16], rng: inout SplitMix) -> [Int16] {
+        /// nil: the frame was lost.
+        mutating func carry(_ input: [Int16], rng: inout SplitMix) -> [Int16]? {
             var samples = input
             if line.codec == .alaw {
                 var bytes = samples.map(LineALaw.encode)
@@ -148,7 +152,7 @@ public enum BackToBack {
             }
             if line.frameLoss > 0 && rng.nextDouble() < line.frameLoss {
                 framesLost += 1
-                if !line.lostFramesBecomeSilence { return [] }
+                if !line.lostFramesBecomeSilence { return nil }
                 samples = [Int16](repeating: 0, count: samples.count)
             }
             if driftEvery > 0 {

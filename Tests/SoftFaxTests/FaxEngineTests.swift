@@ -155,6 +155,25 @@ final class FaxEngineTests: XCTestCase {
         XCTAssertEqual(outcome.sender.compression, .mh)
     }
 
+    /// The page header line spandsp prints goes above the image: the page grows by the header's rows, and
+    /// everything below is the sent image, untouched.
+    func testPageHeaderIsAddedAboveTheImage() throws {
+        let dir = try TemporaryDirectory("softfax")
+        let pages = Array(try Self.textPages(fine: true).prefix(2))
+        var sender = options(calling: true)
+        sender.pageHeader = "Faxgate\u{1B}[31m test"
+        let outcome = try BackToBack.run(pages: pages, sender: sender, receiver: options(calling: false), workDirectory: dir.path)
+        XCTAssertEqual(outcome.receiver.kind, .success, outcome.receiver.text)
+        XCTAssertEqual(outcome.receivedPages.count, 2)
+        for (sent, received) in zip(pages, outcome.receivedPages) {
+            let extra = received.height - sent.height
+            XCTAssertGreaterThan(extra, 0)
+            XCTAssertLessThan(extra, 100)
+            XCTAssertEqual(Array(received.bitmap.suffix(sent.bitmap.count)), sent.bitmap)
+            XCTAssertGreaterThan(received.bitmap.prefix(extra * received.rowBytes).reduce(0) { $0 + $1.nonzeroBitCount }, 100)
+        }
+    }
+
     // MARK: - A bad line
 
     /// Dropped 20 ms frames (as a jitter buffer that conceals loss does), bit errors on the A-law bytes and
