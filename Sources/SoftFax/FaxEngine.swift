@@ -153,6 +153,9 @@ public final class FaxEngine {
     private var lastRows: Int32 = 0
     private var scratch: [Int16] = []
     private var imageMayFollow = false
+    private var trainingFailedAt: Int?
+    /// Rate of the last DCS (sent or received): a training was attempted at it.
+    private var trainingRate: Int?
     private var negotiatedCompression: LineCompression?
 
     /// Sending: the pages to send. Receiving: nil.
@@ -328,6 +331,8 @@ public final class FaxEngine {
     }
 
     private func phaseB() {
+        // The receiver's phase B comes with the DCS, after spandsp took its rate.
+        if !sending { trainingRate = Int(stats().bit_rate) }
         if remoteIdent == nil, let raw = t30_get_rx_ident(t30) {
             // spandsp keeps the ident in a fixed 21-byte buffer, NUL-terminated; still bound the read.
             var bytes: [UInt8] = []
@@ -346,6 +351,13 @@ public final class FaxEngine {
         // with no frame we could see; after anything else a frame is due within seconds.
         let imageAnswers: [Int] = [T30_CFR, T30_MCF, T30_PPR, T30_RTP, T30_CTR]
         imageMayFollow = !sending && !incoming && imageAnswers.contains(Int(fcf))
+        // FTT (failure to train), heard by the sender or said by the receiver: remember the rate it failed at,
+        // before spandsp falls back to the next one.
+        if Int(fcf) == T30_FTT && incoming == sending && !negotiatedSent {
+            trainingFailedAt = Int(stats().bit_rate)
+        }
+        // The sender's DCS starts a training attempt at the rate it names.
+        if sending && !incoming && Int(fcf) == T30_DCS { trainingRate = Int(stats().bit_rate) }
         if fcf == UInt8(T30_CFR) && incoming == sending { emitNegotiated() }
     }
 
@@ -422,11 +434,18 @@ public final class FaxEngine {
         }
         // Nothing intelligible ever came from the remote: whatever spandsp's last state, nobody answered.
         if framesReceived == 0 && kind != .success && kind != .local { kind = .noResponse }
-        if kind == .trainingFailed { text += ": training failed at \(s.bit_rate) bit/s" }
+        // The session ended after a training attempt (DCS) and before any succeeded (CFR), however spandsp names it
+        // (FTT then DCN, a hang-up, "unexpected message" after a lost FTT): for a retry policy a training failure.
+        if let rate = trainingFailedAt ?? trainingRate, !negotiatedSent, kind != .success, kind != .local, kind != .incompatible {
+            kind = .trainingFailed
+            text += ": training failed at \(rate) bit/s"
+        } else if kind == .trainingFailed {
+            text += ": training failed at \(s.bit_rate) bit/s"
+        }
         if let abortReason { kind = abortReason.kind; text = abortReason.text }
         events.append(.finished(FaxEngineResult(
             kind: kind, code: code, text: text, pages: pagesReported, remoteIdent: remoteIdent,
-            bitRate: negotiatedSent || kind == .trainingFailed ? Int(s.bit_rate) : nil,
+            bitRate: negotiatedSent ? Int(s.bit_rate) : (kind == .trainingFailed ? trainingFailedAt ?? trainingRate ?? Int(s.bit_rate) : nil),
             ecm: negotiatedSent ? s.error_correcting_mode != 0 : nil, compression: negotiatedCompression,
             ecmRetransmittedFrames: ecmRetriesCompleted + ecmRetriesInProgress)))
     }

@@ -217,6 +217,24 @@ final class FaxEngineTests: XCTestCase {
         XCTAssertLessThan(outcome.lineSeconds, 600, "ended by the T.30 timers, not by the harness")
     }
 
+    /// A line too noisy to train on (bit errors on the A-law bytes): whichever way spandsp ends it (FTT and
+    /// DCN, a hang-up, an "unexpected message" after a lost FTT), both ends call it a training failure and
+    /// name the rate, which is what the retry policy lowers.
+    func testTrainingFailureNamesTheRate() throws {
+        let pages = [try Self.textPages(fine: false)[0]]
+        for seed in UInt64(1)...2 {
+            let dir = try TemporaryDirectory("softfax")
+            let outcome = try session(pages, line: BackToBackLine(codec: .alaw, bitErrorRate: 0.002, seed: seed), in: dir)
+            for result in [outcome.sender, outcome.receiver] {
+                XCTAssertEqual(result.kind, .trainingFailed, result.text)
+                let rate = try XCTUnwrap(result.bitRate)
+                XCTAssertTrue([14400, 12000, 9600, 7200, 4800, 2400].contains(rate))
+                XCTAssertTrue(result.text.hasSuffix("training failed at \(rate) bit/s"), result.text)
+            }
+            XCTAssertEqual(outcome.receivedPages, [])
+        }
+    }
+
     // MARK: - Ends of a session
 
     /// A remote that never answers (silence or noise forever): spandsp's T1 ends the session with noResponse.
