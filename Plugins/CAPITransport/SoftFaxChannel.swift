@@ -126,8 +126,15 @@ final class SoftFaxChannel {
         return T30Failure(kind: kind, code: r.code, text: UntrustedText.clean(r.text), bitRate: r.bitRate)
     }
 
-    /// A failure in words a user understands, the engine's own words after the dash.
     static func describe(_ f: T30Failure, sending: Bool, pagesDone: Int, pagesTotal: Int?) -> String {
+        SoftFaxFailureText.describe(f, sending: sending, pagesDone: pagesDone, pagesTotal: pagesTotal)
+    }
+}
+
+/// T.30 failures in words for the call's text (journal, logs, reports): what happened first, the modem's own words after the dash.
+public enum SoftFaxFailureText {
+    /// A failure in words a user understands, the engine's own words after the dash.
+    public static func describe(_ f: T30Failure, sending: Bool, pagesDone: Int, pagesTotal: Int?) -> String {
         let at = f.bitRate.map { " at \($0) bit/s" } ?? ""
         var what: String
         switch f.kind {

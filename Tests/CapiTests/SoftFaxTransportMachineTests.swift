@@ -335,3 +335,13 @@ struct SoftFaxTestRandom: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+extension SoftFaxTransportMachineTests {
+    @Test func failureTextsSayWhatHappenedInWords() {
+        let f = T30Failure(kind: .trainingFailed, code: 5, text: "Failed to train with any of the compatible modems", bitRate: 9600)
+        #expect(SoftFaxFailureText.describe(f, sending: true, pagesDone: 1, pagesTotal: 3)
+                == "remote refused the page — training failed at 9600 bit/s (1 of 3 pages sent) — Failed to train with any of the compatible modems")
+        let r = T30Failure(kind: .noResponse, code: 2, text: "")
+        #expect(SoftFaxFailureText.describe(r, sending: false, pagesDone: 0, pagesTotal: nil) == "the caller sent no fax signals")
+    }
+}
