@@ -158,7 +158,9 @@ public final class FaxEngine {
     private var trainingRate: Int?
     private var negotiatedCompression: LineCompression?
 
-    /// Sending: the pages to send. Receiving: nil.
+    /// Sending: the pages to send. Receiving: nil. `workDirectory` must exist; the engine keeps its TIFF files
+    /// there (softfax-tx.tif: the pages as sent to spandsp; softfax-rx.tif: what spandsp received) and the
+    /// owner removes them after the session.
     public init(options: FaxEngineOptions, send pages: [FaxPage]?, workDirectory: String) throws(FaxEngineError) {
         self.options = options
         sending = pages != nil
