@@ -153,6 +153,7 @@ public final class FaxEngine {
     private var lastRows: Int32 = 0
     private var scratch: [Int16] = []
     private var imageMayFollow = false
+    private var refusedPage = false
     private var trainingFailedAt: Int?
     /// Rate of the last DCS (sent or received): a training was attempted at it.
     private var trainingRate: Int?
@@ -388,19 +389,24 @@ public final class FaxEngine {
             ecmRetriesInProgress = Int(s.error_correcting_mode_retries)
         }
         if done > pagesReported { emitNegotiated() }
-        while pagesReported < done {
-            // With ECM a whole partial page is decoded at once, past the row watch in `receive`.
-            if !sending && Int(s.length) > options.maxPageRows {
-                if pendingAbort == nil { pendingAbort = (.pageRefused, FaxEngine.overlong(pagesReported + 1, options.maxPageRows)) }
-                break
-            }
-            pagesReported += 1
+        while pagesReported < done && !refusedPage {
             var page: FaxPage?
             if !sending {
-                do { page = try FaxEngine.readPage(rxPath, index: pagesReported - 1, maxRows: options.maxPageRows) } catch {
-                    pendingAbort = (.local, "page \(pagesReported) unreadable: \(error)")
+                // With ECM a whole partial page is decoded at once, past the row watch in `receive`; at the end
+                // spandsp's counters are gone, so the file's own page length is checked as well.
+                if Int(s.length) > options.maxPageRows {
+                    refuse(.pageRefused, FaxEngine.overlong(pagesReported + 1, options.maxPageRows))
+                    break
+                }
+                do { page = try FaxEngine.readPage(rxPath, index: pagesReported, maxRows: options.maxPageRows) } catch {
+                    switch error {
+                    case .tooLong: refuse(.pageRefused, FaxEngine.overlong(pagesReported + 1, options.maxPageRows))
+                    case .unreadable(let why): refuse(.local, "page \(pagesReported + 1) unreadable: \(why)")
+                    }
+                    break
                 }
             }
+            pagesReported += 1
             let report = FaxPageReport(page: pagesReported, bitRate: Int(s.bit_rate), compression: FaxEngine.compression(s.encoding) ?? .mh,
                                        fine: s.y_resolution >= 5000, ecm: s.error_correcting_mode != 0,
                                        ecmRetransmittedFrames: Int(s.error_correcting_mode_retries), badRows: Int(s.bad_rows),
@@ -412,6 +418,12 @@ public final class FaxEngine {
         if !sending && morePages && pagesReported >= options.maxPages && pendingAbort == nil {
             pendingAbort = (.pageRefused, "more than \(options.maxPages) page\(options.maxPages == 1 ? "" : "s"); reception ended")
         }
+    }
+
+    /// A received page we do not take: no page event, and the session ends (after spandsp returns).
+    private func refuse(_ kind: FaxEngineResult.Kind, _ text: String) {
+        refusedPage = true
+        if pendingAbort == nil && abortReason == nil { pendingAbort = (kind, text) }
     }
 
     private func applyPendingAbort() {
@@ -426,6 +438,8 @@ public final class FaxEngine {
         guard !finished else { return }
         // Pages spandsp completed in the same breath as the end (EOP) are reported before `.finished`.
         phaseD(atEnd: true)
+        // A refusal found only now (the last page) still decides the result.
+        if abortReason == nil, let pending = pendingAbort { abortReason = pending; pendingAbort = nil }
         finished = true
         let s = lastStats
         var kind = FaxEngine.kind(code)

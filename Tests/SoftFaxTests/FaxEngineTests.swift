@@ -360,6 +360,8 @@ final class FaxEngineTests: XCTestCase {
             XCTAssertEqual(outcome.receiver.kind, .pageRefused, outcome.receiver.text)
             XCTAssertTrue(outcome.receiver.text.contains("5000 rows"), outcome.receiver.text)
             XCTAssertEqual(outcome.receivedPages, [])
+            XCTAssertEqual(reports(outcome.receiverEvents), [], "a refused page is not reported as received (ECM \(ecm))")
+            XCTAssertEqual(outcome.receiver.pages, 0)
             XCTAssertNotEqual(outcome.sender.kind, .success)
         }
     }
