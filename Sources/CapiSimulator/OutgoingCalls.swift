@@ -183,7 +183,7 @@ extension CapiSimulator {
         let refused = refusal(for: bProtocol)
         if refused != 0 {
             // No PLCI: the controller cannot provide the B-channel protocol the gateway asked for.
-            state.withLock { s in
+            let (call, handler) = state.withLock { s -> (ReceivedFaxCall, (@Sendable (ReceivedFaxCall) -> Void)?) in
                 var call = ReceivedFaxCall(
                     plci: 0, controller: Int(controller), calledNumber: called.digits,
                     callingNumber: calling.flatMap { $0.digits.isEmpty ? nil : $0.digits }, callingPresentation: calling?.presentation,
@@ -193,8 +193,10 @@ extension CapiSimulator {
                 call.refusedInfo = refused
                 call.endedAt = Date()
                 s.outgoing.append(call)
+                return (call, s.outgoingEnded)
             }
             reply(connection, to: m, .connectConf(plci: controller, info: CapiInfo(refused)))
+            handler?(call)
             return
         }
         let inbox = MessageInbox()

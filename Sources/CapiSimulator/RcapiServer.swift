@@ -51,6 +51,10 @@ final class RcapiConnection: Sendable {
             if r <= 0 { return nil }
             got += r
         }
+        // ACK at once: libcapi20 writes small messages without TCP_NODELAY, so a delayed ACK here would hold its
+        // next message back by Nagle's algorithm (up to 40 ms) — a software fax line exchanges 100 a second.
+        var one: Int32 = 1
+        setsockopt(fd, Int32(IPPROTO_TCP), TCP_QUICKACK, &one, socklen_t(MemoryLayout<Int32>.size))
         return buffer
     }
 

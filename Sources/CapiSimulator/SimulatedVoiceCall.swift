@@ -72,6 +72,8 @@ public struct SimulatedVoiceCallResult: Sendable {
     public var endedAt: Double = 0
     /// SELECT_B_PROTOCOL_REQ after the switch.
     public var selectedBProtocol: BProtocol?
+    /// Transparent profile: the Info a SELECT_B_PROTOCOL_REQ was refused with (0x3001 for firmware fax).
+    public var refusedSelectBProtocol: UInt16?
     public var fax: SimulatedCallResult?
 }
 
@@ -157,8 +159,11 @@ extension CapiSimulator {
                         reply(listen.connection, to: m, CapiFacility.confirmation(address: f.address, info: 0, selector: f.selector))
                     }
                 case .other(.selectBProtocol, .req, _):
-                    reply(listen.connection, to: m, CapiSelectBProtocol.confirmation(plci: plci, info: 0))
-                    switchRequested = .some(CapiSelectBProtocol.decodeRequest(m)?.bProtocol)
+                    let requested = CapiSelectBProtocol.decodeRequest(m)?.bProtocol
+                    // A transparent-only controller refuses firmware fax (0x3001): the call stays on voice.
+                    let info = refusal(for: requested)
+                    reply(listen.connection, to: m, CapiSelectBProtocol.confirmation(plci: plci, info: info))
+                    if info == 0 { switchRequested = .some(requested) } else { result.refusedSelectBProtocol = info }
                 default: break
                 }
             }

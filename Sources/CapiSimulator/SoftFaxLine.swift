@@ -159,8 +159,10 @@ public struct SoftFaxSession: Sendable, Equatable {
     /// DATA_B3_IND sent / not sent because the gateway held all 7 receive buffers (data lost, as on a controller).
     public var indicationsSent = 0
     public var indicationsDropped = 0
-    /// DATA_B3_REQ received and the audio bytes in them.
+    /// DATA_B3_REQ received and the audio bytes in them; confirmed = played out and answered with DATA_B3_CONF
+    /// (blocks still queued when the B3 link goes down are dropped unconfirmed, as by a controller).
     public var requestsReceived = 0
+    public var requestsConfirmed = 0
     public var bytesFromGateway = 0
     /// Everything the gateway sent, when `recordGatewayAudio` (line format).
     public var gatewayAudio: [UInt8] = []
@@ -362,6 +364,7 @@ extension CapiSimulator {
         func confirmPlayed() {
             while let first = pendingConf.first, first.end <= consumed {
                 pendingConf.removeFirst()
+                session.requestsConfirmed += 1
                 reply(listen.connection, to: first.request, .dataB3Conf(ncci: ncci, handle: first.handle, info: .noError))
             }
         }
@@ -478,7 +481,11 @@ extension CapiSimulator {
             switch toGateway.apply(&block, lineSeconds: lineSeconds) {
             case .deliver: break
             case .silence: block = [UInt8](repeating: G711.lineSilence, count: tick)
-            case .drop: deliver = false
+            case .drop:
+                deliver = false
+                // A gateway paced by DATA_B3_IND sends one block less for it: that gap is the impairment's doing,
+                // so the line waits for it as for latency instead of stalling or counting an underrun.
+                prefill += tick
             }
             if deliver {
                 if unanswered >= 7, let patience = clock.patience {
@@ -496,6 +503,7 @@ extension CapiSimulator {
                     session.indicationsSent += 1
                 } else {
                     session.indicationsDropped += 1
+                    prefill += tick   // as for a dropped block: the gateway will not answer this one
                 }
             }
             collectEvents()

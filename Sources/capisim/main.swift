@@ -1,6 +1,8 @@
 import ArgumentParser
 import CapiSimulator
+import FaxDocument
 import Foundation
+import SoftFax
 import Synchronization
 
 /// Demo controller: waits for a gateway on the rcapi port, then places the given fax calls.
@@ -11,7 +13,13 @@ struct CapiSim: AsyncParsableCommand {
         discussion: """
         Outgoing calls from the gateway are answered as fax by default. --answer NUMBER:B1,B2,… scripts the calls to \
         NUMBER, one behaviour per call, the last one repeating: answer, busy, noanswer, notfax, reject[=0xCODE] \
-        (default 0x3481), abort=K (remote abort after page K). Example: --answer 0301234567:busy,busy,answer
+        (default 0x3481), abort=K (remote abort after page K), softfax (a spandsp fax machine on a transparent line \
+        receives; pages go to --receive-dir), softfax-fail (same, but training fails). Example: \
+        --answer 0301234567:busy,busy,answer
+
+        --profile transparent makes the controller one without fax firmware (as a FRITZ!Box): B 4/4/4 is refused \
+        with 0x3001, and a gateway must run its own fax modem. --soft-call FROM:TO:FILE (TIFF or SFF) places a \
+        call from a spandsp fax machine that sends FILE as audio on a 1/1/0 line.
         """)
 
     @Option(help: "TCP port on 127.0.0.1 (below 32768).") var port: UInt16 = 2662
@@ -30,6 +38,21 @@ struct CapiSim: AsyncParsableCommand {
     @Option(name: .customLong("answer"), help: "NUMBER[:BEHAVIOUR,…] — how outgoing calls to NUMBER are answered (repeatable).")
     var answers: [String] = []
     @Option(help: "Write the document of every outgoing call to this directory (<n>-<number>.sff).") var saveReceived: String?
+    @Option(help: "Controller profile: faxAndVoice (fax firmware, B 4/4/4) or transparent (no T.30, like a FRITZ!Box).")
+    var profile: String = "faxAndVoice"
+    @Option(help: "Wire protocol: rcapi or fritzbox (AVM CAPI over TCP).") var wire: String = "rcapi"
+    @Option(name: .customLong("soft-call"), help: "FROM:TO:FILE (.tif/.tiff or .sff) — an incoming call from a software fax machine (repeatable).")
+    var softCalls: [String] = []
+    @Option(help: "Directory for the TIFFs the software fax machine receives (--answer NUMBER:softfax).") var receiveDir: String?
+    @Option(help: "Software fax line speed (times real time); 0 = lockstep with the gateway (as fast as it answers).")
+    var lineSpeed: Double = 1
+    @Flag(help: "Software fax machine: no error correction mode.") var noECM = false
+    @Option(help: "Software fax machine: fastest modem, 14400 (V.17), 9600 (V.29) or 4800 (V.27ter).") var maxRate: Int = 14400
+    @Option(help: "Software fax line: probability of each A-law bit flipping.") var bitErrorRate: Double = 0
+    @Option(help: "Software fax line: probability of a 20 ms block being lost.") var blockLoss: Double = 0
+    @Flag(help: "Software fax line: lost blocks become silence instead of vanishing.") var lossAsSilence = false
+    @Option(help: "Software fax line: the machine's clock drift in ppm.") var driftPPM: Double = 0
+    @Option(help: "Seed for the line impairments.") var seed: UInt64 = 1
 
     /// Q.931 octet 3 (ISDN numbering plan) and 3a values for the calling party number.
     static let typeOctets: [String: UInt8] = ["unknown": 0x00, "international": 0x11, "national": 0x21, "subscriber": 0x41]
@@ -51,6 +74,7 @@ struct CapiSim: AsyncParsableCommand {
                 let hex = value.map { $0.hasPrefix("0x") ? String($0.dropFirst(2)) : $0 } ?? "3481"
                 guard let code = UInt16(hex, radix: 16) else { throw ValidationError("--answer \(spec): bad reject code \(value ?? "")") }
                 return .rejectNumber(code)
+            case "softfax", "softfax-fail": return .answerSoftFax(SoftFaxAnswer(failTraining: kv[0] == "softfax-fail"))
             case "abort":
                 guard let k = value.flatMap({ Int($0) }), k >= 0 else { throw ValidationError("--answer \(spec): abort=K needs a page number") }
                 return .abortAfterPage(k)
@@ -67,14 +91,50 @@ struct CapiSim: AsyncParsableCommand {
         for a in answers { _ = try Self.behaviours(a) }
         guard Self.typeOctets[callingType] != nil else { throw ValidationError("--calling-type: unknown, international, national or subscriber") }
         guard Self.presentationOctets[presentation] != nil else { throw ValidationError("--presentation: allowed, restricted or unavailable") }
+        guard controllerProfile != nil else { throw ValidationError("--profile: faxAndVoice or transparent") }
+        guard CapiWire(rawValue: wire) != nil else { throw ValidationError("--wire: rcapi or fritzbox") }
+        for c in softCalls where c.split(separator: ":", maxSplits: 2).count != 3 {
+            throw ValidationError("--soft-call \(c): expected FROM:TO:FILE")
+        }
+        guard [14400, 9600, 4800].contains(maxRate) else { throw ValidationError("--max-rate: 14400, 9600 or 4800") }
+        guard lineSpeed >= 0 else { throw ValidationError("--line-speed must be ≥ 0") }
+    }
+
+    var controllerProfile: ControllerProfile? {
+        ControllerProfile.allCases.first { $0.rawValue.lowercased() == profile.lowercased() }
+    }
+
+    /// The software fax machine's settings from the command line.
+    func softFaxRemote(ident: String) -> SoftFaxRemote {
+        SoftFaxRemote(
+            ident: ident, ecm: !noECM, modems: FaxModem.families(upTo: maxRate),
+            clock: lineSpeed == 0 ? .lockstep() : .realTime(speed: lineSpeed),
+            impairment: LineImpairment(seed: seed, bitErrorRate: bitErrorRate, blockLossRate: blockLoss,
+                                       lostBlocksBecomeSilence: lossAsSilence, clockDriftPPM: driftPPM),
+            saveDirectory: receiveDir)
+    }
+
+    /// Pages of a TIFF or SFF file.
+    static func pages(of path: String) throws -> [FaxPage] {
+        let lower = path.lowercased()
+        if lower.hasSuffix(".sff") {
+            return try SFFReader.read([UInt8](Data(contentsOf: URL(fileURLWithPath: path)))).pages
+        }
+        return try TIFFReader.read(path: path)
     }
 
     func run() async throws {
-        let sim = CapiSimulator(port: port, controllers: controllers)
+        let sim = CapiSimulator(port: port, controllers: controllers, wire: CapiWire(rawValue: wire) ?? .rcapi,
+                                profile: controllerProfile ?? .faxAndVoice)
         try sim.start()
-        print("capisim: listening on 127.0.0.1:\(sim.port)")
+        print("capisim: listening on 127.0.0.1:\(sim.port) (\(sim.wire.rawValue), profile \(sim.controllerProfile.rawValue))")
         for a in answers {
-            let (number, list) = try Self.behaviours(a)
+            var (number, list) = try Self.behaviours(a)
+            // The software fax machine takes the line settings from the command line.
+            list = list.map { b in
+                guard case .answerSoftFax(let answer) = b else { return b }
+                return .answerSoftFax(SoftFaxAnswer(remote: softFaxRemote(ident: "+49 30 7654321"), failTraining: answer.failTraining))
+            }
             sim.setOutgoingBehaviour(for: number, list)
             print("capisim: calls to \(number): \(list.map(\.description).joined(separator: ", ")) (last repeats)")
         }
@@ -87,6 +147,11 @@ struct CapiSim: AsyncParsableCommand {
         sim.onOutgoingCallEnded { call in
             let n = counter.next()
             var line = "capisim: outgoing call \(n) \(call.callingNumber ?? "-")\(call.callingNumberRestricted ? " (CLIR)" : "") -> \(call.calledNumber): \(call.behaviour); station id \"\(call.faxConfiguration?.stationID ?? "")\", headline \"\(call.faxConfiguration?.headline ?? "")\"; \(call.document.count) bytes in \(call.blocks) blocks (window \(call.maxOutstanding)); pages \(call.pagesReported ?? 0), Reason_B3 0x\(String(call.reasonB3 ?? 0, radix: 16)), Reason 0x\(String(call.reason ?? 0, radix: 16))"
+            if let refused = call.refusedInfo { line += "; B protocol refused with 0x\(String(refused, radix: 16))" }
+            if let soft = call.softFax {
+                line += "; software fax: \(soft.result.map { "\($0.kind.rawValue) (\($0.text)), \($0.bitRate ?? 0) bit/s" } ?? "no result"), \(soft.pages.count) pages received, \(String(format: "%.1f", soft.lineSeconds)) s of line, \(soft.underruns) underruns"
+                if let tiff = soft.tiffPath { line += "; saved \(tiff)" }
+            }
             if !call.violations.isEmpty { line += "; VIOLATIONS: " + call.violations.joined(separator: "; ") }
             if let saveDir, !call.document.isEmpty {
                 let safe = String(call.calledNumber.filter { $0.isNumber || $0 == "+" }.prefix(32))
@@ -98,7 +163,7 @@ struct CapiSim: AsyncParsableCommand {
             fflush(nil)   // reported from a simulator thread as the call ends: visible at once in pipes and logs
         }
         var failures = 0
-        if !calls.isEmpty {
+        if !calls.isEmpty || !softCalls.isEmpty {
             print("capisim: waiting up to \(waitListen) s for a gateway to LISTEN")
             try await sim.waitForListen(timeout: .seconds(waitListen))
             print("capisim: gateway is listening")
@@ -123,8 +188,36 @@ struct CapiSim: AsyncParsableCommand {
                 failures += 1
             }
         }
+        for spec in softCalls {
+            let parts = spec.split(separator: ":", maxSplits: 2).map(String.init)
+            do {
+                let pages = try Self.pages(of: parts[2])
+                var call = SimulatedSoftFaxCall(from: parts[0], to: parts[1], pages: pages, remote: softFaxRemote(ident: stationID))
+                call.callingTypeAndPlan = Self.typeOctets[callingType] ?? 0
+                call.callingPresentation = Self.presentationOctets[presentation]
+                let r = try await sim.placeSoftFaxCall(call)
+                let bp = r.bProtocol.map { "\($0.b1)/\($0.b2)/\($0.b3)" } ?? "default"
+                if let refused = r.refusedInfo {
+                    print("capisim: soft fax \(parts[0]) -> \(parts[1]): B protocol \(bp) refused with 0x\(String(refused, radix: 16))")
+                    failures += 1
+                } else if !r.accepted {
+                    print("capisim: soft fax \(parts[0]) -> \(parts[1]) rejected with code 0x\(String(r.rejectCode, radix: 16))")
+                    failures += 1
+                } else if let s = r.session {
+                    let result = s.result.map { "\($0.kind.rawValue) (\($0.text)), \($0.bitRate ?? 0) bit/s, ECM \($0.ecm == true ? "on" : "off")" } ?? "no result"
+                    print("capisim: soft fax \(parts[0]) -> \(parts[1]) (B protocol \(bp)): \(result); \(s.pagesSent)/\(pages.count) pages sent in \(String(format: "%.1f", s.lineSeconds)) s of line; \(s.underruns) underruns; ended by \(s.endedBy.rawValue)")
+                    if s.result?.succeeded != true { failures += 1 }
+                } else {
+                    print("capisim: soft fax \(parts[0]) -> \(parts[1]) (B protocol \(bp)): \(r.problem ?? "no line")")
+                    failures += 1
+                }
+            } catch {
+                print("capisim: soft fax \(parts[0]) -> \(parts[1]) failed: \(error)")
+                failures += 1
+            }
+        }
         if verbose { sim.messages.forEach { print("  \($0)") } }
-        if keepRunning || (calls.isEmpty && (!answers.isEmpty || saveReceived != nil)) {
+        if keepRunning || (calls.isEmpty && softCalls.isEmpty && (!answers.isEmpty || saveReceived != nil)) {
             print("capisim: running; press Ctrl-C to stop")
             while true { try await Task.sleep(for: .seconds(3600)) }
         }
