@@ -69,6 +69,21 @@ final class ConfigValidatorCAPITests: XCTestCase {
         XCTAssertEqual(rcapi.capi.effectivePort, 2662)
     }
 
+    func testFritzboxWithControllerEngine_isAWarningWithItsLine_notAnError() throws {
+        let yaml = yaml(driver: "fritzbox", capi: "  fax_engine: controller\n")
+        let config = try ConfigLoader.parse(yaml)
+        let dir = try TemporaryDirectory("capi-warn")
+        let path = dir.path + "/faxgate.yaml"
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        let warnings = ConfigLoader.warnings(config, file: path)
+        let warning = try XCTUnwrap(warnings.first { $0.path == "capi.fax_engine" }, "\(warnings)")
+        XCTAssertEqual(warning.line, 15)
+        XCTAssertTrue(warning.message.contains("FRITZ!Box"), warning.message)
+        // The same words on rcapi (a card that may well have fax firmware) are no warning.
+        let rcapi = try ConfigLoader.parse(self.yaml(capi: "  fax_engine: controller\n"))
+        XCTAssertFalse(ConfigLoader.warnings(rcapi, file: path).contains { $0.path.hasPrefix("capi") })
+    }
+
     /// The `capi:` block ends the document head so test lines are stable: line 15 is the first extra line.
     private func yaml(driver: String = "rcapi", capi: String) -> String {
         """

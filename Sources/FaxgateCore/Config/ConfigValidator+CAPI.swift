@@ -35,4 +35,19 @@ extension ConfigValidator {
         }
         return problems
     }
+
+    /// What works but will not fax: AVM's CAPI over TCP has no T.30 (the box reports none in its profile), so
+    /// `controller` for a FRITZ!Box makes every fax call fail at connect time.
+    static func warnCAPI(_ c: Configuration) -> [Problem] {
+        guard c.capi.driver == "fritzbox" else { return [] }
+        var warnings: [Problem] = []
+        let message = "WARNING: a FRITZ!Box has no fax firmware (its CAPI profile lacks T.30); use auto or software"
+        if c.capi.faxEngine.lowercased() == "controller" {
+            warnings.append(Problem(path: [.key("capi"), .key("fax_engine")], message: message))
+        }
+        for (controller, engine) in c.capi.faxEngines.sorted(by: { $0.key < $1.key }) where engine.lowercased() == "controller" {
+            warnings.append(Problem(path: [.key("capi"), .key("fax_engines"), .key(String(controller))], message: message))
+        }
+        return warnings
+    }
 }

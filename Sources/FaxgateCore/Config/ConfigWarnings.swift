@@ -7,7 +7,7 @@ extension ConfigLoader {
     public static func warnings(_ config: Configuration, file path: String) -> [ConfigIssue] {
         let text = FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) } ?? ""
         let root = try? Yams.compose(yaml: text)
-        return ConfigValidator.warnOutgoing(config).map { w in
+        return (ConfigValidator.warnOutgoing(config) + ConfigValidator.warnCAPI(config)).map { w in
             let mark = root.flatMap { node(at: w.path, in: $0) }?.mark
             return ConfigIssue(line: mark?.line, column: mark?.column, path: render(w.path), message: w.message)
         }
