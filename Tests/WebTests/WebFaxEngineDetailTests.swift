@@ -86,4 +86,25 @@ final class WebFaxEngineDetailTests: XCTestCase {
             XCTAssertTrue(sent.contains("<th>Kompression</th><td>MR (T.4 2D)</td>"), sent)
         }
     }
+
+    /// `faxgate show` (JournalTable.details) and the journal's REASON column: the same facts for the admin's shell.
+    func testJournalShow_listsEngineFactsFailureAndPages() {
+        var call = CallRecord(state: .mailed, callingNumber: "301234567", calledNumber: "100", extensionName: "Empfang")
+        call.engine = .software; call.compression = .mr; call.ecm = false; call.ecmRetransmittedFrames = 0
+        call.t30Failure = T30Failure(kind: .trainingFailed, code: 7, text: "Training failed\u{1B}[2J", bitRate: 4800)
+        call.pageStatistics = [FaxPageStatistics(page: 1, bitRate: 4800, compression: .mr, fine: false, ecm: false, badRows: 3)]
+        let lines = JournalTable.details(call, numbers: PartyNumberFormat(line: LineConfig()))
+        XCTAssertTrue(lines.contains("engine:       software"), "\(lines)")
+        XCTAssertTrue(lines.contains("compression:  mr"), "\(lines)")
+        XCTAssertTrue(lines.contains("ecm resent:   0 frame(s)"), "\(lines)")
+        let failure = lines.first { $0.hasPrefix("t30 failure:") } ?? ""
+        XCTAssertTrue(failure.contains("training_failed: The sending fax could not get through — training failed at 4800 bit/s (code 7: Training failed"), failure)
+        XCTAssertFalse(failure.contains("\u{1B}"), "no terminal escapes from stored text")
+        XCTAssertTrue(lines.contains("page 1:       4800 bit/s, mr, normal, no ECM, 3 bad rows"), "\(lines)")
+        let table = JournalTable.render([call])
+        XCTAssertTrue(table.contains("The sending fax could not get through — training failed at 4800 bit/s"), table)
+        // A call without engine facts: dashes, no page lines.
+        let plain = JournalTable.details(CallRecord(state: .mailed, callingNumber: nil, calledNumber: "100"), numbers: PartyNumberFormat(line: LineConfig()))
+        XCTAssertTrue(plain.contains("t30 failure:  -") && !plain.contains { $0.hasPrefix("page ") }, "\(plain)")
+    }
 }
