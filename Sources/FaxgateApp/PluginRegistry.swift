@@ -37,7 +37,7 @@ enum PluginRegistry {
 
     static func transport(_ config: Configuration, handler: any ReceptionHandler, logger: Logger) -> any FaxSendingTransport {
         var settings = CAPITransportSettings(
-            driver: config.capi.driver, host: config.capi.host ?? "127.0.0.1", port: config.capi.port ?? 2662,
+            driver: config.capi.driver, host: config.capi.host ?? "127.0.0.1", port: config.capi.effectivePort,
             controllers: config.capi.controllers, answerAudioAsFax: config.capi.answerAudioAsFax,
             capiHome: config.spoolDirectory + "/capi")
         settings.answerVoice = config.extensions.contains { $0.voicemail?.enabled == true }

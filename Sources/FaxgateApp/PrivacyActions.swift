@@ -190,7 +190,7 @@ enum PrivacyActions {
     /// register a second CAPI application next to the running daemon on the same controller.
     static func capiInfo(_ config: Configuration) -> String {
         var out = "driver: \(config.capi.driver)\n"
-        if let host = config.capi.host { out += "host: \(host):\(config.capi.port ?? 2662)\n" }
+        if let host = config.capi.host { out += "host: \(host):\(config.capi.effectivePort)\n" }
         out += "controllers configured: \(config.capi.controllers.isEmpty ? "all" : config.capi.controllers.map(String.init).joined(separator: ", "))\n"
         out += "answer 3.1 kHz audio as fax: \(config.capi.answerAudioAsFax)\n"
         out += "\nProfile not queried live: a second CAPI application would register next to the running daemon on the\n"

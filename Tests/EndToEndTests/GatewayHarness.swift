@@ -52,6 +52,15 @@ final class GatewayHarness: @unchecked Sendable {
         var web: String? = nil
         /// `outgoing.retry` (a YAML flow mapping); the default retries after a second.
         var outgoingRetry = "{busy_seconds: 1, no_answer_seconds: 1, protocol_error_seconds: 1, network_failure_seconds: 1, max_tries: 4, max_protocol_errors: 2}"
+        /// The simulator's TCP protocol; `capi.driver` follows it (rcapi or fritzbox).
+        var capiWire: CapiWire = .rcapi
+        /// What the simulator's GET_PROFILE reports; nil = the wire's default (fritzbox: transparent only).
+        var controllerProfile: ControllerProfile? = nil
+        /// More `capi:` keys (one per line, unindented), e.g. "fax_engine: auto".
+        var capi: String? = nil
+        /// The simulator's port (0 = a free one) and whether `capi.port` names it (false: the driver's default applies).
+        var simulatorPort: UInt16 = 0
+        var capiPortInConfig = true
     }
     let options: Options
     /// Extra environment for the next `startGateway()` (e.g. the test-only FAXGATE_TEST_CRASH_AFTER).
@@ -73,7 +82,7 @@ final class GatewayHarness: @unchecked Sendable {
         webPort = try FreePort.loopbackTCP()
         dir = try TemporaryDirectory("faxgate-e2e")
         mail = try MailServers.start()
-        simulator = CapiSimulator()
+        simulator = CapiSimulator(port: options.simulatorPort, wire: options.capiWire, profile: options.controllerProfile)
         try simulator.start()
         try writeConfig()
     }
@@ -88,9 +97,10 @@ final class GatewayHarness: @unchecked Sendable {
           level: debug
           redact_from: info
         capi:
-          driver: rcapi
+          driver: \(options.capiWire.driver)
           host: 127.0.0.1
-          port: \(simulator.port)
+        \(options.capiPortInConfig ? "  port: \(simulator.port)" : "")
+        \(options.capi.map { $0.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") } ?? "")
         smtp:
           host: localhost
           port: \(port)

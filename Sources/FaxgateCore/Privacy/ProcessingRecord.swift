@@ -66,7 +66,7 @@ public struct ProcessingRecord: Sendable {
              Set(config.extensions.flatMap(\.email).map { String($0.split(separator: "@").last ?? "") }).sorted().map { "@" + $0 }.joined(separator: ", ")),
         ]
         if config.capi.driver != "standard", let host = config.capi.host {
-            r.append((Text(de: "CAPI-Controller (Telefonie)", en: "CAPI controller (telephony)"), "\(host):\(config.capi.port ?? 2662) (\(config.capi.driver))"))
+            r.append((Text(de: "CAPI-Controller (Telefonie)", en: "CAPI controller (telephony)"), "\(host):\(config.capi.effectivePort) (\(config.capi.driver))"))
         } else {
             r.append((Text(de: "ISDN-Anschluss über lokalen CAPI-Controller", en: "ISDN line through the local CAPI controller"), "/dev/capi20"))
         }
