@@ -2,6 +2,7 @@ import CAPITransport
 import Capi20
 import CapiProtocol
 import CapiSimulator
+import FaxDocument
 import FaxgateCore
 import Foundation
 import Logging
@@ -113,6 +114,50 @@ extension TransportIntegrationTests {
         let deadline = ContinuousClock.now + .seconds(5)
         while box.isListening && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
         #expect(!box.isListening, "transport released its application")
+    }
+
+    /// What a FRITZ!Box is for us: the transparent-only profile, `auto` picks the software modem, the call is
+    /// answered with B 1/1/0 and the simulator's spandsp fax machine sends a page as audio over the fritzbox wire.
+    @Test func fritzboxDriverReceivesASoftwareFaxOnATransparentChannel() async throws {
+        let box = CapiSimulator(controllers: 1, wire: .fritzbox)
+        try box.start()
+        defer { box.stop() }
+        let home = try TemporaryDirectory("capi-fritzbox")
+        let handler = RecordingHandler.answering(dir.path)
+        var logger = Logger(label: "capi-fritzbox-test")
+        logger.logLevel = .warning
+        var settings = CAPITransportSettings(driver: "fritzbox", host: "127.0.0.1", port: Int(box.port), capiHome: home.path)
+        settings.softFaxDirectory = dir.path + "/softfax"
+        let transport = CAPIFaxTransport(settings: settings, handler: handler, logger: logger)
+        let task = Task { try await transport.run() }
+        try await box.waitForListen(timeout: .seconds(10))
+        #expect(await transport.resolvedFaxEngines() == [1: .software], "auto: a FRITZ!Box reports no T.30")
+
+        let page = Self.stripedPage(height: 200)
+        let result = try await box.placeSoftFaxCall(SimulatedSoftFaxCall(
+            from: "0301234567", to: "4711", pages: [page], remote: SoftFaxRemote(ident: "+49 30 1234567")))
+        #expect(result.accepted && result.bProtocol == .transparentVoice, "\(result)")
+        #expect(result.engineResult?.succeeded == true, "\(String(describing: result.engineResult))")
+        #expect(result.session?.violations == [], "\(result.session?.violations ?? [])")
+        let end = try await handler.waitForEnd(1, timeout: .seconds(30))
+        #expect(end.succeeded && end.session.engine == .software && end.session.pages == 1, "\(end.text)")
+        let stored = try SFFReader.read(try [UInt8](Data(contentsOf: URL(fileURLWithPath: await handler.path(1)))))
+        #expect(stored.pages == [page], "the spooled page is pixel for pixel the page sent")
+
+        task.cancel()
+        _ = try? await task.value
+    }
+
+    /// A fine-resolution page of bars and a diagonal (content a codec can get wrong, small enough to be quick).
+    static func stripedPage(height: Int) -> FaxPage {
+        let rowBytes = FaxPage.standardWidth / 8
+        var bits = [UInt8](repeating: 0, count: rowBytes * height)
+        for y in 0..<height {
+            for x in 0..<rowBytes where (y / 10 + x / 9) % 3 == 0 { bits[y * rowBytes + x] = y % 10 < 6 ? 0xFF : 0x5A }
+            let d = (y * 8) % FaxPage.standardWidth
+            bits[y * rowBytes + d / 8] |= 0x80 >> UInt8(d % 8)
+        }
+        return FaxPage(bitmap: bits, width: FaxPage.standardWidth, height: height, resolution: .fine)
     }
 
     /// The first inbound message on `link` matching `match` (messages before it are dropped).
