@@ -151,8 +151,10 @@ public actor CAPIFaxTransport: FaxSendingTransport {
             }
             // The remote hung up: every block it sent was already fed to the modem (messages are handled in
             // order), so the modem now judges the end of the session before the machines see the clearing.
+            // B3 down alone: the fax is over, we clear the call ourselves; DISCONNECT_IND: the call is gone already.
             switch m.body {
-            case .disconnectB3Ind(let a, _, _), .disconnectInd(let a, _): softLineDown(plci: a.capiPLCI)
+            case .disconnectB3Ind(let a, _, _): softLineDown(plci: a.capiPLCI, callGone: false)
+            case .disconnectInd(let a, _): softLineDown(plci: a.capiPLCI, callGone: true)
             default: break
             }
             if let actions = sendMachine.handle(m) {
@@ -658,6 +660,13 @@ extension CAPIFaxTransport {
         let (blocks, events) = channel.received(data)
         sendSoftBlocks(blocks, channel)
         handleSoftEvents(events, channel, lineGone: false)
+        // Pages reach the spool only when complete: check the time limit about once a second of line audio too,
+        // so a caller that never finishes a page is still hung up (an empty append checks the limits).
+        if channel.takeSecondTick(), let reception = softReceptions.first(where: { $0.value == plci })?.key,
+           let spool = spool(for: reception) {
+            spool.append([UInt8]())
+            if spool.exceeded != nil { hangUpOverLimit(reception) }
+        }
     }
 
     fileprivate func softConfirmed(plci: UInt32, handle: UInt16) {
@@ -666,9 +675,9 @@ extension CAPIFaxTransport {
     }
 
     /// DISCONNECT_B3_IND or DISCONNECT_IND for a call whose modem still runs.
-    fileprivate func softLineDown(plci: UInt32) {
+    fileprivate func softLineDown(plci: UInt32, callGone: Bool) {
         guard let channel = softChannels[plci], !channel.isFinished else { return }
-        handleSoftEvents(channel.lineDisconnected(), channel, lineGone: true)
+        handleSoftEvents(channel.lineDisconnected(), channel, lineGone: callGone)
     }
 
     private func sendSoftBlocks(_ blocks: [SoftFaxPacer.Block], _ channel: SoftFaxChannel) {

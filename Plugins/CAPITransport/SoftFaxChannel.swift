@@ -11,6 +11,8 @@ final class SoftFaxChannel {
     let ncci: UInt32
     let calling: Bool
     private let engine: FaxEngine
+    /// This call's work files (the engine's TIFFs).
+    let sessionDirectory: String
     private(set) var pacer: SoftFaxPacer
     private(set) var negotiated: (remoteIdent: String?, bitRate: Int, ecm: Bool, compression: LineCompression, fine: Bool)?
     private(set) var pageReports: [FaxPageReport] = []
@@ -20,6 +22,7 @@ final class SoftFaxChannel {
     /// Receiving: SFF bytes written to the spool so far (document header once, then each page).
     private(set) var spoolBytes = 0
     private var lineIsDown = false
+    private var bytesSinceTick = 0
 
     init(plci: UInt32, ncci: UInt32, options: FaxEngineOptions, send pages: [FaxPage]?, workDirectory: String,
          pacer: SoftFaxPacer = SoftFaxPacer()) throws {
@@ -28,11 +31,24 @@ final class SoftFaxChannel {
         self.pagesToSend = pages?.count ?? 0
         try? FileManager.default.createDirectory(atPath: workDirectory, withIntermediateDirectories: true,
                                                  attributes: [.posixPermissions: 0o700])
+        // Its own directory per call: the engine's file names are fixed, and two calls at once (two B-channels)
+        // must not write into each other's pages. Removed with the channel (received pages are personal data).
+        var template = Array((workDirectory + "/call-XXXXXX").utf8CString)
+        guard let made = mkdtemp(&template) else {
+            throw FaxEngineError("cannot create a work directory in \(workDirectory): errno \(errno)")
+        }
+        sessionDirectory = String(cString: made)
         do {
-            engine = try FaxEngine(options: options, send: pages, workDirectory: workDirectory)
+            engine = try FaxEngine(options: options, send: pages, workDirectory: sessionDirectory)
         } catch {
+            try? FileManager.default.removeItem(atPath: sessionDirectory)
             throw error
         }
+    }
+
+    deinit {
+        // The engine still holds its TIFF open (closed when it is freed right after); unlinking first is fine.
+        try? FileManager.default.removeItem(atPath: sessionDirectory)
     }
 
     var isFinished: Bool { result != nil }
@@ -41,6 +57,7 @@ final class SoftFaxChannel {
     /// Returns the DATA_B3_REQ blocks to send and what the engine reported.
     func received(_ line: [UInt8]) -> (blocks: [SoftFaxPacer.Block], events: [FaxEngineEvent]) {
         guard !lineIsDown else { return ([], []) }
+        bytesSinceTick += line.count
         if result == nil { engine.receive(G711.pcm(fromLine: line)) }
         var blocks: [SoftFaxPacer.Block] = []
         for size in pacer.lineBlockReceived(count: line.count) {
@@ -49,6 +66,13 @@ final class SoftFaxChannel {
             blocks += pacer.enqueue(G711.lineBytes(samples))
         }
         return (blocks, collect())
+    }
+
+    /// True about once per second of received line audio (8000 bytes), for periodic checks.
+    func takeSecondTick() -> Bool {
+        guard bytesSinceTick >= 8000 else { return false }
+        bytesSinceTick = 0
+        return true
     }
 
     /// DATA_B3_CONF: the blocks that now fit the window.

@@ -18,8 +18,9 @@ actor SoftFaxRecordingHandler: ReceptionHandler {
     private(set) var voiceEnds: [Int64: VoiceCallEnd] = [:]
     private(set) var switched: [Int64: String] = [:]
     private var nextID: Int64 = 1
+    let limits: ReceptionLimits?
 
-    init(directory: String) { self.directory = directory }
+    init(directory: String, limits: ReceptionLimits? = nil) { self.directory = directory; self.limits = limits }
     func faxPath(_ id: Int64) -> String { "\(directory)/soft-\(id).sff" }
 
     func decide(_ call: IncomingCall) async -> CallDecision {
@@ -33,7 +34,10 @@ actor SoftFaxRecordingHandler: ReceptionHandler {
                                             faxFallback: .init(stationID: "+49 40 7654321", headline: "Faxgate", fine: true,
                                                                spoolPath: faxPath(id))))
         }
-        guard let spool = try? ReceptionSpoolFile(path: faxPath(id)) else { return .reject(.normalClearing) }
+        let spool: ReceptionSpoolFile
+        do {
+            spool = try limits.map { try ReceptionSpoolFile(path: faxPath(id), limits: $0) } ?? ReceptionSpoolFile(path: faxPath(id))
+        } catch { return .reject(.normalClearing) }
         return .answerFax(FaxAnswer(receptionID: id, stationID: "+49 40 7654321", headline: "Faxgate test", fine: true, spool: spool))
     }
     func faxConnected(receptionID: Int64, info: FaxSessionInfo) async { connected[receptionID] = info }
@@ -136,6 +140,23 @@ extension TransportIntegrationTests {
             #expect(got.resolution == sent.resolution && got.height == sent.height)
             #expect(got == sent, "page differs")
         }
+        await stopSoft(task, box)
+    }
+
+    @Test func softwareEngineReceptionOverItsPageLimitHangsUpAndKeepsTheWholePages() async throws {
+        let box = CapiSimulator(controllers: 1, profile: .transparent)
+        try box.start()
+        let handler = SoftFaxRecordingHandler(directory: dir.path, limits: ReceptionLimits(maxPages: 1))
+        let (_, task, _) = try await startSoftTransport(box, handler: handler)
+        let pages = (1...3).map { softFaxTestPage(seed: UInt64(20 + $0), height: 60) }
+        let result = try await box.placeSoftFaxCall(SimulatedSoftFaxCall(from: "0301234567", to: "4711", pages: pages))
+        #expect(result.session?.endedBy == .gateway, "the gateway hung up")
+        #expect(result.engineResult?.succeeded != true)
+        let end = try await handler.waitForEnd(1)
+        #expect(end.cause == .limitExceeded && !end.succeeded)
+        #expect(end.text.contains("1 pages"), "\(end.text)")
+        let document = try SFFReader.read(try [UInt8](Data(contentsOf: URL(fileURLWithPath: await handler.faxPath(1)))))
+        #expect(document.pages == [pages[0]], "the page within the limit, whole")
         await stopSoft(task, box)
     }
 
