@@ -1,4 +1,5 @@
 import CapiProtocol
+import FaxDocument
 import Foundation
 
 /// An incoming voice call: the caller listens to what the gateway plays, speaks once the greeting is over,
@@ -36,6 +37,16 @@ public struct SimulatedVoiceCall: Sendable {
     public var callingPresentation: UInt8? = nil
     /// Called party number octet 3 (0x80 unknown, 0xC1 subscriber, 0xA1 national).
     public var calledTypeAndPlan: UInt8 = 0x80
+    /// The caller is a fax machine on a transparent line (software mode): it sends CNG at once and these pages
+    /// as soon as the gateway's own fax engine answers on the same B-channel. Speech, DTMF and `faxAfterSwitch`
+    /// are ignored; the outcome is in `SimulatedVoiceCallResult.softFax`. Same as `placeSoftFaxCall(.voiceCall(…))`.
+    public var softFaxCaller: SoftFaxCaller? = nil
+
+    public struct SoftFaxCaller: Sendable {
+        public var pages: [FaxPage]
+        public var remote: SoftFaxRemote
+        public init(pages: [FaxPage], remote: SoftFaxRemote = SoftFaxRemote()) { self.pages = pages; self.remote = remote }
+    }
 
     public struct DTMF: Sendable, Equatable {
         public var at: Double
@@ -75,10 +86,13 @@ public struct SimulatedVoiceCallResult: Sendable {
     /// Transparent profile: the Info a SELECT_B_PROTOCOL_REQ was refused with (0x3001 for firmware fax).
     public var refusedSelectBProtocol: UInt16?
     public var fax: SimulatedCallResult?
+    /// `softFaxCaller`: the whole call as the fax machine saw it (`played` holds the same gateway audio).
+    public var softFax: SoftFaxCallResult?
 }
 
 extension CapiSimulator {
     public func placeVoiceCall(_ call: SimulatedVoiceCall) async throws -> SimulatedVoiceCallResult {
+        if let caller = call.softFaxCaller { return try await placeSoftFaxVoiceCall(call, caller) }
         let t = call.responseTimeout
         let offer = try await offerCall(
             controller: call.controller, cip: call.cip, calledNumber: call.calledNumber, callingNumber: call.callingNumber,
@@ -238,5 +252,32 @@ extension CapiSimulator {
             let next = start + .nanoseconds(Int64(Double(tick) * tickSeconds / call.speed * 1e9))
             try await Task.sleep(until: next, clock: .continuous)
         }
+    }
+}
+
+extension CapiSimulator {
+    /// A voice call whose caller is a software fax machine: runs as a soft-fax call with the voice bearer.
+    func placeSoftFaxVoiceCall(_ call: SimulatedVoiceCall, _ caller: SimulatedVoiceCall.SoftFaxCaller) async throws -> SimulatedVoiceCallResult {
+        var remote = caller.remote
+        remote.recordGatewayAudio = true
+        remote.responseTimeout = call.responseTimeout
+        var soft = SimulatedSoftFaxCall(controller: call.controller, from: call.callingNumber, to: call.calledNumber, pages: caller.pages,
+                                        callingNumberRestricted: call.callingNumberRestricted, cip: call.cip, remote: remote)
+        soft.callingTypeAndPlan = call.callingTypeAndPlan
+        soft.callingPresentation = call.callingPresentation
+        soft.calledTypeAndPlan = call.calledTypeAndPlan
+        let r = try await placeSoftFaxCall(soft)
+        var result = SimulatedVoiceCallResult(plci: r.plci)
+        result.alerted = r.alerted
+        result.rejectCode = r.rejectCode
+        result.bProtocol = r.bProtocol
+        result.softFax = r
+        result.played = r.session?.gatewayAudio ?? []
+        result.sentTotal = (r.session?.indicationsSent ?? 0) * remote.blockSize
+        result.endedAt = r.session?.lineSeconds ?? 0
+        result.refusedSelectBProtocol = r.session?.selectBProtocolInfo.first { $0 != 0 }
+        result.selectedBProtocol = r.session?.selectBProtocol.last ?? nil
+        result.endedBy = !r.accepted ? .rejected : r.session?.endedBy == .gateway ? .gateway : .caller
+        return result
     }
 }

@@ -341,11 +341,15 @@ extension TransportIntegrationTests {
         let gateway = MiniGateway(role: .answer(BProtocol(b1: 1, b2: 1, b3: 0)),
                                   options: FaxEngineOptions(calling: false, localIdent: "+49 40 1111"), greeting: greeting,
                                   work: home.path)
-        let (result, app) = try await withMiniGateway(gateway, link) {
-            try await sim.placeSoftFaxCall(.voiceCall(from: "0301234567", to: "4712", pages: pages))
+        let (voice, app) = try await withMiniGateway(gateway, link) {
+            var call = SimulatedVoiceCall(from: "0301234567", to: "4712", cip: 1)
+            call.softFaxCaller = .init(pages: pages)
+            return try await sim.placeVoiceCall(call)
         }
         await finishMiniGateway(link)
+        let result = try #require(voice.softFax)
         let session = try #require(result.session)
+        #expect(voice.played == session.gatewayAudio && voice.selectedBProtocol == nil)
         #expect(app.cngHeardAfter != nil, "the application heard CNG in the audio")
         #expect(app.facilityIndications == 0, "no fax tone report from a controller without tone detection")
         #expect(session.selectBProtocol.isEmpty, "no B protocol switch in software mode")
