@@ -129,6 +129,9 @@ final class SoftFaxEndToEndTests: XCTestCase {
             XCTAssertEqual(job.pages, 2)
             XCTAssertEqual(job.pagesSent, 2)
             XCTAssertEqual(job.engine, .software)
+            XCTAssertEqual(job.bitRate, 14400)
+            XCTAssertEqual(job.ecm, true)
+            XCTAssertNil(job.t30Failure)
             XCTAssertEqual(job.remoteStationID, "+49 30 1234567")
 
             let call = try XCTUnwrap(h.simulator.outgoingCalls.first)
