@@ -37,6 +37,7 @@ struct MiniGatewayOutcome: Sendable {
     /// Voice: line bytes received before the CNG was recognised.
     var cngHeardAfter: Int?
     var requestsSent = 0
+    var skipped = 0
 }
 
 /// A CAPI application in software-fax mode: one call, B 1/1/0, every DATA_B3_IND answered with as many samples
@@ -53,6 +54,8 @@ struct MiniGateway {
     var pages: [FaxPage]?
     var greeting: [UInt8]?
     var work: String
+    /// A sluggish application: every n-th DATA_B3_IND gets no audio back (the line must notice).
+    var skipReplyEvery: Int? = nil
 
     func run(_ link: CapiLink) async throws -> MiniGatewayOutcome {
         var out = MiniGatewayOutcome()
@@ -126,7 +129,9 @@ struct MiniGateway {
                     greetingOffset += reply.count
                     reply += repeatElement(G711.lineSilence, count: data.count - reply.count)
                 }
-                if !hungUp {
+                let skip = skipReplyEvery.map { out.requestsSent > 0 && (out.requestsSent + out.skipped) % $0 == 0 } ?? false
+                if skip { out.skipped += 1 }
+                if !hungUp && !skip {
                     handle &+= 1
                     send(.dataB3Req(ncci: n, handle: handle, flags: 0, data: reply))
                     out.requestsSent += 1
@@ -409,6 +414,30 @@ extension TransportIntegrationTests {
         await finishMiniGateway(link)
         #expect(result.session?.result?.succeeded == true, "\(String(describing: result.session?.result)), underruns \(result.underruns)")
         #expect(app.pages == pages)
+    }
+}
+
+extension TransportIntegrationTests {
+    /// A gateway that leaves blocks unanswered starves the real-time line: the simulator plays silence and counts it.
+    @Test func realTimeLineCountsTheGatewaysUnderruns() async throws {
+        let sim = CapiSimulator(profile: .transparent)
+        try sim.start()
+        defer { sim.stop() }
+        let home = try TemporaryDirectory("capi-softfax")
+        let (link, _) = try await registerMiniGateway(sim, home: home)
+        var gateway = MiniGateway(role: .answer(BProtocol(b1: 1, b2: 1, b3: 0)),
+                                  options: FaxEngineOptions(calling: false, localIdent: "+49 40 1111"), work: home.path)
+        gateway.skipReplyEvery = 40
+        let (result, app) = try await withMiniGateway(gateway, link) {
+            try await sim.placeSoftFaxCall(SimulatedSoftFaxCall(
+                from: "030", to: "4711", pages: [softFaxTestPages()[1]],
+                remote: SoftFaxRemote(clock: .realTime(speed: 8, latencySamples: 480), maxLineSeconds: 40)))
+        }
+        await finishMiniGateway(link)
+        let session = try #require(result.session)
+        #expect(app.skipped > 10, "\(app.skipped)")
+        // More blocks left out than the latency covers: some ticks had to be filled with silence.
+        #expect(session.underruns > 0 && session.underrunSamples > 0, "\(session.underruns)")
     }
 }
 
