@@ -159,7 +159,8 @@ final class SoftFaxChannel {
 public enum SoftFaxFailureText {
     /// A failure in words a user understands, the engine's own words after the dash.
     public static func describe(_ f: T30Failure, sending: Bool, pagesDone: Int, pagesTotal: Int?) -> String {
-        let at = f.bitRate.map { " at \($0) bit/s" } ?? ""
+        // The modem's words may name the rate already.
+        let at = f.text.contains("bit/s") ? "" : f.bitRate.map { " at \($0) bit/s" } ?? ""
         var what: String
         switch f.kind {
         case .trainingFailed: what = sending ? "remote refused the page — training failed\(at)" : "training failed\(at)"

@@ -160,6 +160,38 @@ extension TransportIntegrationTests {
         await stopSoft(task, box)
     }
 
+    @Test func softwareEngineReceivesTwoFaxesAtOnceAndRecoversLostBlocksWithECM() async throws {
+        let box = CapiSimulator(controllers: 1, profile: .transparent)
+        try box.start()
+        let handler = SoftFaxRecordingHandler(directory: dir.path)
+        let (_, task, _) = try await startSoftTransport(box, handler: handler)
+        let clean = [softFaxTestPage(seed: 31, height: 200)]
+        let lossy = [softFaxTestPage(seed: 32, height: 1600)]
+        // Blocks towards the gateway vanish at random once the handshake is through (seeded: the same damage each run).
+        let loss = LineImpairment(seed: 7, blockLossRate: 0.01, direction: .toGateway, startAfterSeconds: 14)
+        async let a = box.placeSoftFaxCall(SimulatedSoftFaxCall(from: "0301111111", to: "4711", pages: clean))
+        async let b = box.placeSoftFaxCall(SimulatedSoftFaxCall(from: "0302222222", to: "4712", pages: lossy,
+                                                                remote: SoftFaxRemote(impairment: loss)))
+        let (ra, rb) = try await (a, b)
+        #expect(ra.engineResult?.succeeded == true && rb.engineResult?.succeeded == true)
+        #expect((rb.session?.blocksLost ?? 0) > 0, "the line did lose blocks")
+        // Receptions are numbered in the order the calls were decided: find each by its caller.
+        let calls = await handler.calls
+        for (number, pages) in [("0301111111", clean), ("0302222222", lossy)] {
+            let index = try #require(calls.firstIndex { $0.callingNumber == number })
+            let id = Int64(index + 1)
+            let end = try await handler.waitForEnd(id)
+            #expect(end.succeeded, "\(number): \(end.text)")
+            let document = try SFFReader.read(try [UInt8](Data(contentsOf: URL(fileURLWithPath: await handler.faxPath(id)))))
+            #expect(document.pages == pages, "\(number): pixel-identical")
+            if number == "0302222222" {
+                #expect(end.session.ecm == true)
+                #expect((end.session.ecmRetransmittedFrames ?? 0) > 0, "ECM asked for the lost frames again")
+            }
+        }
+        await stopSoft(task, box)
+    }
+
     @Test func softwareEngineSendsAFaxPixelIdentical() async throws {
         let box = CapiSimulator(controllers: 1, profile: .transparent)
         try box.start()
