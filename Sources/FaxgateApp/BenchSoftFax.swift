@@ -31,6 +31,10 @@ extension Bench {
             let cores = sysconf(Int32(_SC_NPROCESSORS_ONLN))
             print("document: \(document.count) A4 pages, \(document.first.map { $0.resolution == .fine ? "fine" : "normal" } ?? "-"), "
                   + "\(repeats) repetitions, \(cores) cores online")
+            #if DEBUG
+            // Swift's share (line coding, buffers) costs several times more unoptimized; spandsp's C does not change.
+            print("build: debug — figures are pessimistic; a release build (swift build -c release) shows what a deployment gets")
+            #endif
             print("RTF = CPU seconds per channel per second of line time (half of a back-to-back pair's thread CPU, line coding included);")
             print("engine = the same inside spandsp's engines only; channels/core = 1 / median RTF")
             print("session                     bit/s  line s  pages   RTF min  RTF median   RTF max  engine med  channels/core")
