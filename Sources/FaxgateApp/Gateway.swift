@@ -42,6 +42,7 @@ struct Gateway {
             envelopeFrom: config.mail.envelopeFrom ?? from.address, hostname: hostname,
             answerAudioAsFax: config.capi.answerAudioAsFax, line: config.outgoing.line)
         receptionSettings.receptionLimits = config.reception.limits
+        receptionSettings.rejectUnknownNumbers = config.reception.rejectsUnknownNumbers
         let pipeline = try ReceptionPipeline(
             settings: receptionSettings,
             directory: ExtensionDirectory(config), storage: storage, outbox: outbox, logger: logger.with(label: "reception"), live: live)

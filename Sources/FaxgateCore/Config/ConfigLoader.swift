@@ -157,7 +157,7 @@ public enum ConfigLoader {
         "log": .mapping(["level": .leaf, "redaction": .leaf, "redact_from": .leaf, "directory": .leaf, "files": .leaf]),
         "retention": PrivacyConfigSchema.retention, "privacy": PrivacyConfigSchema.privacy, "snapshot": PrivacyConfigSchema.snapshot,
         "storage": .mapping(["driver": .leaf, "path": .leaf]),
-        "reception": .mapping(["max_mb": .leaf, "max_pages": .leaf, "max_call_minutes": .leaf]),
+        "reception": .mapping(["max_mb": .leaf, "max_pages": .leaf, "max_call_minutes": .leaf, "unknown_numbers": .leaf]),
         "web": .mapping([
             "enabled": .leaf, "listen": .leaf, "tls_certificate": .leaf, "tls_key": .leaf, "trusted_proxies": .leaf,
             "public_url": .leaf, "session_idle_minutes": .leaf, "session_absolute_hours": .leaf, "lockout_threshold": .leaf,

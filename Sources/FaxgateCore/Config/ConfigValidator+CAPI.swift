@@ -50,4 +50,10 @@ extension ConfigValidator {
         }
         return warnings
     }
+
+    /// `reception.unknown_numbers`: a typo must not silently mean "reject" on a line shared with phones.
+    static func validateUnknownNumbers(_ c: Configuration) -> [Problem] {
+        ["reject", "ignore"].contains(c.reception.unknownNumbers) ? []
+            : [Problem(path: [.key("reception"), .key("unknown_numbers")], message: "must be reject or ignore")]
+    }
 }

@@ -94,6 +94,7 @@ public enum ConfigValidator {
             }
         }
         problems += validateCAPI(c)
+        problems += validateUnknownNumbers(c)
         problems += validateOutgoing(c)
         problems += validateWeb(c)
         if let name = c.catchAll, !c.extensions.contains(where: { $0.name == name }) {

@@ -59,15 +59,25 @@ public struct ReceptionSettings: Sendable, Codable, Equatable {
     public var maxMB: Int = 50
     public var maxPages: Int = 200
     public var maxCallMinutes: Int = 60
+    /// A call to a number no extension has (and no catch-all): "reject" it (unallocated number: the caller hears
+    /// at once that the number is wrong) or "ignore" it, so another device on the same line or box (the phones
+    /// behind a FRITZ!Box or a PBX) may take it.
+    public var unknownNumbers: String = "reject"
 
-    enum CodingKeys: String, CodingKey { case maxMB = "max_mb", maxPages = "max_pages", maxCallMinutes = "max_call_minutes" }
+    enum CodingKeys: String, CodingKey {
+        case maxMB = "max_mb", maxPages = "max_pages", maxCallMinutes = "max_call_minutes", unknownNumbers = "unknown_numbers"
+    }
     public init() {}
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         maxMB = try c.decodeIfPresent(Int.self, forKey: .maxMB) ?? maxMB
         maxPages = try c.decodeIfPresent(Int.self, forKey: .maxPages) ?? maxPages
         maxCallMinutes = try c.decodeIfPresent(Int.self, forKey: .maxCallMinutes) ?? maxCallMinutes
+        unknownNumbers = try c.decodeIfPresent(String.self, forKey: .unknownNumbers) ?? unknownNumbers
     }
+
+    /// Anything but "ignore" rejects: an unreadable value keeps the behaviour that existed before the key.
+    public var rejectsUnknownNumbers: Bool { unknownNumbers != "ignore" }
 
     public var limits: ReceptionLimits {
         ReceptionLimits(maxBytes: max(1, maxMB) * 1_048_576, maxPages: max(1, maxPages), maxDuration: .seconds(max(1, maxCallMinutes) * 60))
