@@ -528,23 +528,79 @@ public final class FaxEngine {
 /// voice call that may turn into a fax when the controller does not report the tone itself.
 public final class ConnectToneDetector {
     public enum Tone: Sendable, Equatable { case cng, ced }
+    private let tone: Tone
+    private let type: Int32
     private let state: OpaquePointer
     private var heard = false
+    /// Set by spandsp's callback while it processes a block.
+    private var reported = false
+    /// The last 400 ms of audio, to check a CNG report against (see `steadyCNG`).
+    private var recent = [Int16](repeating: 0, count: 3200)
+    private var recentEnd = 0
 
     public init(_ tone: Tone) {
+        self.tone = tone
         // CED: spandsp's detector for 2100 Hz (with or without ANSam modulation) or the V.21 preamble that follows it.
-        let type = tone == .cng ? MODEM_CONNECT_TONES_FAX_CNG : MODEM_CONNECT_TONES_FAX_CED_OR_PREAMBLE
-        state = modem_connect_tones_rx_init(nil, Int32(type), nil, nil)!
+        type = Int32(tone == .cng ? MODEM_CONNECT_TONES_FAX_CNG : MODEM_CONNECT_TONES_FAX_CED_OR_PREAMBLE)
+        state = modem_connect_tones_rx_init(nil, type, nil, nil)!
+        restart()
     }
 
     deinit { modem_connect_tones_rx_free(state) }
 
+    /// (Re)initialises spandsp's detector in place, reporting through a callback: polling its state after a long
+    /// block would miss a tone that started and ended inside it.
+    private func restart() {
+        _ = modem_connect_tones_rx_init(state, type, { user, code, _, _ in
+            guard let user, code > 0 else { return }
+            Unmanaged<ConnectToneDetector>.fromOpaque(user).takeUnretainedValue().reported = true
+        }, Unmanaged.passUnretained(self).toOpaque())
+    }
+
     /// Feeds audio; true once the tone has been heard (stays true).
     public func feed(_ samples: UnsafeBufferPointer<Int16>) -> Bool {
         guard !heard, let base = samples.baseAddress, !samples.isEmpty else { return heard }
-        _ = modem_connect_tones_rx(state, base, Int32(samples.count))
-        if modem_connect_tones_rx_get(state) != Int32(MODEM_CONNECT_TONES_NONE) { heard = true }
+        // 20 ms at a time, so a report can be checked against the audio that caused it.
+        var start = 0
+        while start < samples.count && !heard {
+            let n = min(160, samples.count - start)
+            for i in 0..<n {
+                recent[recentEnd] = base[start + i]
+                recentEnd = (recentEnd + 1) % recent.count
+            }
+            _ = modem_connect_tones_rx(state, base + start, Int32(n))
+            if reported {
+                reported = false
+                if tone == .ced || steadyCNG() { heard = true } else { restart() }
+            }
+            start += n
+        }
         return heard
     }
     public func feed(_ samples: [Int16]) -> Bool { samples.withUnsafeBufferPointer { feed($0) } }
+
+    /// spandsp's CNG detector also fires on a whistle wavering around 1100 Hz. A fax machine's CNG is steady
+    /// (T.30: 1100 ± 38 Hz), so: in at least 3/4 of the audible 10 ms pieces of the last 400 ms, most of the
+    /// energy must lie within about ±50 Hz of 1100 Hz (Goertzel on 80 samples: 1100 Hz is bin 11 exactly).
+    private func steadyCNG() -> Bool {
+        let n = 80
+        let coefficient = 2 * cos(2 * Double.pi * 11 / Double(n))
+        var audible = 0, steady = 0
+        for block in 0..<(recent.count / n) {
+            var s1 = 0.0, s2 = 0.0, energy = 0.0
+            for i in 0..<n {
+                let x = Double(recent[(recentEnd + block * n + i) % recent.count])
+                energy += x * x
+                let s0 = x + coefficient * s1 - s2
+                s2 = s1
+                s1 = s0
+            }
+            // Below about -45 dBm0: a pause, not part of the tone.
+            guard energy / Double(n) >= 100 * 100 else { continue }
+            audible += 1
+            let power = s1 * s1 + s2 * s2 - coefficient * s1 * s2
+            if 2 * power / (Double(n) * energy) >= 0.4 { steady += 1 }
+        }
+        return audible >= 10 && steady * 4 >= audible * 3
+    }
 }

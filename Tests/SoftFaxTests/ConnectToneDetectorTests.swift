@@ -71,4 +71,29 @@ final class ConnectToneDetectorTests: XCTestCase {
         _ = detector.feed(cng)
         XCTAssertTrue(detector.feed([Int16](repeating: 0, count: 8000)))
     }
+
+    /// spandsp's own CNG detector fires on a whistle wavering around 1100 Hz; ours checks that the tone was
+    /// steady, as a fax machine's is. A real CNG after such a whistle is still heard (the detector restarts),
+    /// also under noise.
+    func testWaveringWhistleIsNotCNGButARealCNGAfterItIs() throws {
+        func whistle(seconds: Double, vibrato: Double) -> [Int16] {
+            var phase = 0.0
+            return (0..<Int(seconds * 8000)).map { i in
+                phase += 2 * .pi * (1100 + vibrato * sin(2 * .pi * 5 * Double(i) / 8000)) / 8000
+                return Int16(6000 * sin(phase))
+            }
+        }
+        let pause = [Int16](repeating: 0, count: 8000)
+        XCTAssertFalse(detects(.cng, whistle(seconds: 1.5, vibrato: 60) + pause))
+        XCTAssertFalse(detects(.cng, whistle(seconds: 1.5, vibrato: 100) + pause))
+        // Steady within T.30's tolerance: indistinguishable from CNG, and accepted.
+        XCTAssertTrue(detects(.cng, whistle(seconds: 1, vibrato: 0) + pause))
+
+        var rng = SplitMixForTests(seed: 5)
+        let cng = try engineAudio(calling: true, seconds: 4).map { sample -> Int16 in
+            let noise = Int(rng.next() % 1001) - 500
+            return Int16(clamping: Int(sample) + noise)
+        }
+        XCTAssertTrue(detects(.cng, whistle(seconds: 1.5, vibrato: 60) + pause + cng))
+    }
 }
