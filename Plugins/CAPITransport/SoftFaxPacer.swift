@@ -19,6 +19,8 @@ public struct SoftFaxPacer: Sendable, Equatable {
     public let primeBytes: Int
     /// Produced blocks kept while the window is full; beyond this the oldest is dropped (bounded memory).
     public let maxQueued: Int
+    /// Largest DATA_B3_REQ payload (the maxBDataLen registered): a longer line block is answered in pieces.
+    public let maxBlockBytes: Int
 
     public private(set) var unconfirmed: Set<UInt16>
     public private(set) var queued: [[UInt8]] = []
@@ -36,9 +38,10 @@ public struct SoftFaxPacer: Sendable, Equatable {
     /// `outstanding`: DATA_B3_REQ of an earlier use of the channel (a voice greeting) still unconfirmed; they
     /// occupy the window until confirmed. `nextHandle`: first handle to use, past those.
     public init(window: Int = 7, primeBlocks: Int = 3, primeBytes: Int = 160, maxQueued: Int = 50,
-                outstanding: Set<UInt16> = [], nextHandle: UInt16 = 1) {
+                outstanding: Set<UInt16> = [], nextHandle: UInt16 = 1, maxBlockBytes: Int = 2048) {
         self.window = max(1, window); self.primeBlocks = max(0, primeBlocks); self.primeBytes = max(1, primeBytes)
         self.maxQueued = max(1, maxQueued)
+        self.maxBlockBytes = max(1, maxBlockBytes)
         self.unconfirmed = outstanding
         self.nextHandle = nextHandle == 0 ? 1 : nextHandle
         self.maxUnconfirmed = outstanding.count
@@ -60,7 +63,9 @@ public struct SoftFaxPacer: Sendable, Equatable {
                 lead = 0
             }
         }
-        sizes.append(count)
+        // A block longer than the controller takes (none should come, but the other side is not ours): in pieces.
+        var rest = count
+        while rest > 0 { sizes.append(min(rest, maxBlockBytes)); rest -= maxBlockBytes }
         return sizes
     }
 
