@@ -616,8 +616,11 @@ extension CAPIFaxTransport {
     private var softWorkDirectory: String { settings.softFaxDirectory ?? NSTemporaryDirectory() + "faxgate-softfax" }
 
     fileprivate func startSoftReceive(plci: UInt32, ncci: UInt32, answer: FaxAnswer) {
+        // No MMR when receiving: spandsp decodes a whole 64 KB ECM block at once, and a stranger's MMR block of
+        // near-empty rows expands to 100+ MB before the row limit can refuse the page; with MH/MR it stays ~8 MB.
+        // ECM still repairs the line; the cost is a somewhat longer call for dense pages.
         let options = FaxEngineOptions(calling: false, localIdent: FaxEngineOptions.ident(answer.stationID), pageHeader: nil,
-                                       ecm: true, acceptFine: answer.fine)
+                                       ecm: true, compressions: [.mh, .mr], acceptFine: answer.fine)
         let pacer = pendingPacers.removeValue(forKey: plci) ?? SoftFaxPacer()
         do {
             let channel = try SoftFaxChannel(plci: plci, ncci: ncci, options: options, send: nil,

@@ -355,6 +355,8 @@ public struct FaxReceiveStateMachine: Sendable {
 extension FaxSessionInfo {
     /// Takes what a fax NCPI tells; absent values keep what was known.
     mutating func merge(_ ncpi: [UInt8]) {
+        // Only calls on the controller's fax firmware come here (a transparent link has no NCPI): it ran T.30.
+        engine = .controller
         guard let n = try? FaxNCPI.decode(ncpi) else { return }
         if n.rate != 0 { bitRate = Int(n.rate) }
         fine = n.fine
