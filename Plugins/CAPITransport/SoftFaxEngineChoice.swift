@@ -16,14 +16,6 @@ public enum CAPIFaxEngineSetting: String, Sendable, Equatable, CaseIterable {
     }
 }
 
-extension CapiProfile {
-    /// The controller does T.30 itself: B1 bit 4 (T.30 modem), B2 bit 4 (T.30 for fax G3) and B3 bit 4 or 5
-    /// (T.30 for fax G3, or its extended form). All three are needed for B protocol 4/4/4.
-    public var doesT30: Bool {
-        b1Support & (1 << 4) != 0 && b2Support & (1 << 4) != 0 && b3Support & (1 << 4 | 1 << 5) != 0
-    }
-}
-
 /// The engine decision per controller: a pure function of the settings and the registered profile.
 public struct FaxEngineResolution: Sendable, Equatable {
     public var engine: FaxEngineKind
@@ -39,7 +31,7 @@ public struct FaxEngineResolution: Sendable, Equatable {
                 // No profile (a driver that reports none): keep what always worked with such links.
                 return .init(engine: .controller, why: "auto, no profile reported: controller")
             }
-            return profile.doesT30
+            return profile.supportsT30
                 ? .init(engine: .controller, why: "auto, profile has T.30")
                 : .init(engine: .software, why: "auto, profile has no T.30 (B1 0x\(String(profile.b1Support, radix: 16)) "
                         + "B2 0x\(String(profile.b2Support, radix: 16)) B3 0x\(String(profile.b3Support, radix: 16)))")

@@ -48,6 +48,12 @@ public struct CapiProfile: Sendable, Equatable {
         CapiProfile(controllers: controllers, bChannels: 2, globalOptions: 0x1D, b1Support: 0x13, b2Support: 0x13, b3Support: 0x31)
     }
     public var supportsFaxExtended: Bool { b3Support & (1 << 5) != 0 }
+    /// The controller runs T.30 itself: B1 bit 4 (T.30 modem), B2 bit 4 (T.30 for fax G3) and B3 bit 4 or 5 (T.30
+    /// for fax G3, or its extended form). All three are needed for B protocol 4/4/4; a FRITZ!Box or a passive card
+    /// reports none of them, and the fax modem must then run on the host.
+    public var supportsT30: Bool {
+        b1Support & (1 << 4) != 0 && b2Support & (1 << 4) != 0 && b3Support & (1 << 4 | 1 << 5) != 0
+    }
 
     public func encoded() -> [UInt8] {
         var w = CapiWriter()

@@ -20,11 +20,6 @@ public enum ControllerProfile: String, Sendable, CaseIterable {
 }
 
 extension CapiProfile {
-    /// The controller runs T.30 itself (B1 bit 4, B2 bit 4, B3 bit 4 or 5).
-    public var supportsT30: Bool {
-        b1Support & (1 << 4) != 0 && b2Support & (1 << 4) != 0 && b3Support & (3 << 4) != 0
-    }
-
     /// Info value a real controller answers when asked for a B protocol it does not have (0 = supported).
     /// Only the protocols this simulator knows are checked: 0/1 transparent and 4 (T.30) in each layer.
     func refusal(for bp: BProtocol?) -> UInt16 {

@@ -17,8 +17,8 @@ import Testing
     // MARK: Engine choice
 
     @Test func autoFollowsTheProfilesT30Bits() {
-        #expect(Self.firmware.doesT30)
-        #expect(!Self.fritzbox.doesT30)
+        #expect(Self.firmware.supportsT30)
+        #expect(!Self.fritzbox.supportsT30)
         #expect(FaxEngineResolution.resolve(.auto, profile: Self.firmware).engine == .controller)
         #expect(FaxEngineResolution.resolve(.auto, profile: Self.fritzbox).engine == .software)
         // Each layer must have T.30: one missing bit means the firmware cannot do 4/4/4.
