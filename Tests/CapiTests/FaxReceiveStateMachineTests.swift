@@ -51,7 +51,7 @@ import Testing
         #expect(sent(sm.handle(Self.ind(12, .connectB3Ind(ncci: 0x10101, ncpi: [])))).map(\.body)
                 == [.connectB3Resp(ncci: 0x10101, reject: 0, ncpi: [])])
         a = sm.handle(Self.ind(13, .connectB3ActiveInd(ncci: 0x10101, ncpi: FaxNCPI(rate: 9600, fine: true, pages: 0, stationID: "REMOTE").encoded())))
-        #expect(a.contains(.connected(receptionID: 5, info: FaxSessionInfo(bitRate: 9600, fine: true, pages: 0, remoteStationID: "REMOTE"))))
+        #expect(a.contains(.connected(receptionID: 5, info: FaxSessionInfo(bitRate: 9600, fine: true, pages: 0, remoteStationID: "REMOTE", engine: .controller))))
 
         a = sm.handle(Self.ind(14, .dataB3Ind(ncci: 0x10101, handle: 3, flags: 0, data: [1, 2, 3])))
         #expect(a.first == .append(receptionID: 5, data: [1, 2, 3]))
@@ -64,7 +64,7 @@ import Testing
         #expect(sent(a).map(\.body) == [.disconnectResp(plci: 0x101)])
         guard case .finished(let f)? = a.last else { Issue.record("not finished: \(a)"); return }
         #expect(f.receptionID == 5 && f.reason == 0x3490 && f.reasonB3 == 0)
-        #expect(f.session == FaxSessionInfo(bitRate: 9600, fine: true, pages: 2, remoteStationID: "REMOTE"))
+        #expect(f.session == FaxSessionInfo(bitRate: 9600, fine: true, pages: 2, remoteStationID: "REMOTE", engine: .controller))
         #expect(sm.isIdle)
     }
 

@@ -96,7 +96,7 @@ import Testing
         #expect(sent(a).map(\.body) == [.disconnectResp(plci: plci)])
         let f = try #require(finished(a))
         #expect(f.cause == .success && f.pagesSent == 2 && f.jobID == 42)
-        #expect(f.session == FaxSessionInfo(bitRate: 9600, fine: true, pages: 2, remoteStationID: "REMOTE"))
+        #expect(f.session == FaxSessionInfo(bitRate: 9600, fine: true, pages: 2, remoteStationID: "REMOTE", engine: .controller))
         #expect(f.connectedAt != nil)
         #expect(sm.isIdle)
     }

@@ -36,7 +36,7 @@ extension TransportIntegrationTests {
         let outcome = await transport.send(outgoing(to: "0301234567", sff, restrict: true))
         #expect(outcome.cause == .success, "\(outcome.text)")
         #expect(outcome.pagesSent == 2)
-        #expect(outcome.session == FaxSessionInfo(bitRate: 9600, fine: true, pages: 2, remoteStationID: "REMOTE FAX"))
+        #expect(outcome.session == FaxSessionInfo(bitRate: 9600, fine: true, pages: 2, remoteStationID: "REMOTE FAX", engine: .controller))
         #expect(outcome.connectedAt != nil && outcome.connectedAt! >= outcome.dialedAt && outcome.endedAt >= outcome.connectedAt!)
 
         let call = try #require(sim.outgoingCalls.first)

@@ -117,7 +117,7 @@ func makeSFF(pages: Int, linesPerPage: Int = 300) -> [UInt8] {
         #expect(result.blocksSent > 7)
         let end = try await handler.waitForEnd(1)
         #expect(end.reason == 0x3490 && end.reasonB3 == 0)
-        #expect(end.session == FaxSessionInfo(bitRate: 9600, fine: true, pages: 2, remoteStationID: "+49 30 1234567"))
+        #expect(end.session == FaxSessionInfo(bitRate: 9600, fine: true, pages: 2, remoteStationID: "+49 30 1234567", engine: .controller))
         #expect(end.succeeded)
         #expect(end.text.lowercased().contains("normal"), "text from capi_info2str: \(end.text)")
         let stored = try [UInt8](Data(contentsOf: URL(fileURLWithPath: await handler.path(1))))
