@@ -244,7 +244,7 @@ final class SoftFaxEndToEndTests: XCTestCase {
             XCTAssertEqual(result.bytesSent, source.sff.count)
             let calls = try await h.waitForJournal { $0.first?.state == .mailed }
             XCTAssertEqual(calls.first?.pages, 3)
-            XCTAssertNotEqual(calls.first?.engine, .software)
+            XCTAssertEqual(calls.first?.engine, .controller)
         }
     }
 }
