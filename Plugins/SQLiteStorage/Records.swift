@@ -40,6 +40,8 @@ struct CallRow: Codable, FetchableRecord, MutablePersistableRecord {
     var t30FailureText: String?
     var t30FailureBitRate: Int?
     var pageStatistics: String?
+    // Added by migration "v-call-voice-recording-path" (SQLiteStorage+VoiceRecording.swift).
+    var voiceRecordingPath: String?
 
     init(_ r: CallRecord) {
         id = r.id; direction = r.direction.rawValue; kind = r.kind.rawValue; state = r.state.rawValue
@@ -51,6 +53,7 @@ struct CallRow: Codable, FetchableRecord, MutablePersistableRecord {
         callingPresentation = r.callingPresentation?.rawValue; ecm = r.ecm; endCause = r.endCause?.rawValue
         engineColumns = EngineColumns(engine: r.engine, compression: r.compression, ecmRetransmittedFrames: r.ecmRetransmittedFrames,
                                       failure: r.t30Failure, pages: r.pageStatistics)
+        voiceRecordingPath = r.voiceRecordingPath
     }
 
     var engineColumns: EngineColumns {
@@ -84,6 +87,7 @@ struct CallRow: Codable, FetchableRecord, MutablePersistableRecord {
         let e = engineColumns
         r.engine = e.engineKind; r.compression = e.compressionKind; r.ecmRetransmittedFrames = ecmRetransmittedFrames
         r.t30Failure = e.failure; r.pageStatistics = e.pages
+        r.voiceRecordingPath = voiceRecordingPath
         return r
     }
 

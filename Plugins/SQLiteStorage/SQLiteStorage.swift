@@ -88,6 +88,7 @@ public final class SQLiteStorage: Storage {
         registerAccountMigrations(&m)
         registerSettingMigrations(&m)
         registerEngineDetailMigrations(&m)
+        registerVoiceRecordingMigration(&m)
         return m
     }
 

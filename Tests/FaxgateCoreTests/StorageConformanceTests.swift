@@ -11,11 +11,32 @@ final class StorageConformanceTests: XCTestCase {
         let path = dir.path + "/db.sqlite"
         let storage = try SQLiteStorage(path: path)
         try await Self.checkContract(storage)
+        try await Self.checkVoiceRecordingContract(storage)
         // A second handle (the CLI's, read-only) sees the same rows while the writer is open.
         let reader = try SQLiteStorage(path: path, readOnly: true)
         let calls = try await reader.recentCalls(limit: 10)
-        XCTAssertEqual(calls.count, 2)
-        XCTAssertEqual(try runTool("sqlite3", [path, "select count(*) from call"]).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines), "2")
+        XCTAssertEqual(calls.count, 3)
+        XCTAssertEqual(try runTool("sqlite3", [path, "select count(*) from call"]).stdoutText.trimmingCharacters(in: .whitespacesAndNewlines), "3")
+    }
+
+    /// A voicemail recording kept while a fax tone's fax is received (`voiceRecordingPath`) survives a restart,
+    /// and clearing it sticks: the pipeline decides after the fax whether to mail or delete it. Adds one call.
+    static func checkVoiceRecordingContract(_ storage: any Storage, file: StaticString = #filePath, line: UInt = #line) async throws {
+        var call = CallRecord(kind: .voice, state: .receiving, startedAt: Date(timeIntervalSince1970: 1_800_000_200),
+                              callingNumber: "+49301112223", calledNumber: "100", extensionName: "Front")
+        call = try await storage.insertCall(call, event: "answering as voicemail")
+        XCTAssertNil(call.voiceRecordingPath, file: file, line: line)
+        call.kind = .fax
+        call.voiceRecordingPath = "/var/spool/faxgate/incoming/\(call.id!).alaw"
+        call.spoolPath = "/var/spool/faxgate/incoming/\(call.id!).sff"
+        try await storage.updateCall(call, event: "switched to fax")
+        let switched = try await storage.call(id: call.id!)
+        XCTAssertEqual(switched, call, file: file, line: line)
+        XCTAssertEqual(switched?.voiceRecordingPath, "/var/spool/faxgate/incoming/\(call.id!).alaw", file: file, line: line)
+        call.voiceRecordingPath = nil
+        try await storage.updateCall(call, event: "recording resolved")
+        let cleared = try await storage.call(id: call.id!)
+        XCTAssertNil(cleared?.voiceRecordingPath, file: file, line: line)
     }
 
     static func checkContract(_ storage: any Storage, file: StaticString = #filePath, line: UInt = #line) async throws {

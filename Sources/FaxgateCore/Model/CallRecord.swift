@@ -91,6 +91,9 @@ public struct CallRecord: Sendable, Equatable, Codable {
     public var t30Failure: T30Failure?
     /// One entry per page (software modem only); at most `FaxPageStatistics.storedLimit`.
     public var pageStatistics: [FaxPageStatistics] = []
+    /// The voicemail recording of a call a fax tone switched to fax, kept until the fax has brought a page: with
+    /// none (a whistle, a tone without a fax) it is mailed as the voice message it was. nil otherwise.
+    public var voiceRecordingPath: String?
 
     public init(direction: Direction = .incoming, kind: Kind = .fax, state: State, startedAt: Date = Date(),
                 callingNumber: String?, calledNumber: String, extensionName: String? = nil) {

@@ -190,6 +190,7 @@ public actor ReceptionPipeline: ReceptionHandler, Service {
     func process(_ id: Int64) async {
         do {
             guard var record = try await storage.call(id: id), record.state == .received else { return }
+            record = try await resolveVoiceRecording(record)
             if record.kind == .voice { return try await processVoice(record) }
             guard let ext = directory.extensions.first(where: { $0.name == record.extensionName }) else {
                 record.detail = "extension \(record.extensionName ?? "?") no longer configured"

@@ -1,3 +1,4 @@
+import FaxDocument
 import Foundation
 import Logging
 import MailOut
@@ -50,21 +51,56 @@ extension ReceptionPipeline {
     public func voiceSwitchedToFax(receptionID: Int64, spoolPath: String) async {
         do {
             guard var record = try await storage.call(id: receptionID) else { return }
-            // What was recorded is a fax machine's calling tone, not a message: keep nothing of it.
-            if let old = record.spoolPath, old != spoolPath, FileManager.default.fileExists(atPath: old) {
-                do { try FileManager.default.removeItem(atPath: old) } catch {
-                    // Retention still finds it (incoming/<id>.*, SpoolFiles.derivedFiles); say why it is there.
-                    logger.error("cannot remove the calling-tone recording \(old): \(error)", metadata: ["call": "\(receptionID)"])
-                }
-            }
+            // The recording may be a fax machine's calling tone or a caller who whistled: it is kept (typed, for a
+            // restart) until the fax part shows which (`resolveVoiceRecording`).
+            if let old = record.spoolPath, old != spoolPath { record.voiceRecordingPath = old }
             record.kind = .fax
             record.spoolPath = spoolPath
-            try await storage.updateCall(record, event: "fax tone during voicemail: switched to fax reception, spooling to \(spoolPath)")
+            try await storage.updateCall(record, event: "fax tone during voicemail: switched to fax reception, spooling to \(spoolPath)"
+                                         + (record.voiceRecordingPath.map { "; recording kept in \($0) until a page arrives" } ?? ""))
             logger.info("voice call switched to fax", metadata: ["call": "\(receptionID)"])
         } catch {
             logger.error("cannot record switch to fax: \(error)", metadata: ["call": "\(receptionID)"])
         }
     }
+
+    /// For a call switched from voicemail to fax whose fax part is over: with a page received, the kept recording was
+    /// the fax machine's tone and is deleted; with none, the call goes back to being the voice message it was.
+    /// Returns the row to go on with. Restart-safe: each step is one row update, and the mail's outbox id derives
+    /// from the call (`queueMail`), so running this again after a crash neither loses the recording nor mails twice.
+    func resolveVoiceRecording(_ original: CallRecord) async throws -> CallRecord {
+        var record = original
+        guard let recording = record.voiceRecordingPath, let id = record.id else { return record }
+        let sffPages = record.spoolPath.flatMap { FileManager.default.contents(atPath: $0) }
+            .flatMap { try? SFFReader.read([UInt8]($0)).pages.count } ?? 0
+        if max(sffPages, record.pages ?? 0) > 0 {
+            if FileManager.default.fileExists(atPath: recording) {
+                do { try FileManager.default.removeItem(atPath: recording) } catch {
+                    // Retention still finds it (incoming/<id>.*, SpoolFiles.derivedFiles); say why it is there.
+                    logger.error("cannot remove the calling-tone recording \(recording): \(error)", metadata: ["call": "\(id)"])
+                }
+            }
+            record.voiceRecordingPath = nil
+            try await storage.updateCall(record, event: "fax pages received: the recording before the fax tone was the fax machine's tone, deleted")
+            return record
+        }
+        // No page: the tone was no fax (a whistle, a caller's fax that gave up). What the caller said is the message.
+        // The empty fax spool stays for retention (incoming/<id>.*).
+        record.kind = .voice
+        record.spoolPath = recording
+        record.voiceRecordingPath = nil
+        record.pages = nil
+        // The mail's "how it ended": the fax part's line text would mean nothing to the reader.
+        let de = (directory.extensions.first { $0.name == record.extensionName }?.language ?? .de) == .de
+        record.reasonText = de ? "Faxton erkannt, aber kein Fax empfangen" : "fax tone heard, but no fax followed"
+        record.detail = Self.faxToneWithoutFax
+        try await storage.updateCall(record, event: "fax tone heard, no fax followed: delivering the recording as a voice message")
+        logger.notice("fax tone without fax: recording delivered as voicemail", metadata: ["call": "\(id)"])
+        return record
+    }
+
+    /// What the row of a voice call says when its fax tone brought no fax.
+    static let faxToneWithoutFax = "fax tone heard, no fax followed; voice message mailed"
 
     /// Mails a finished voice message, or closes the row without mail when it is shorter than `min_seconds`.
     func processVoice(_ original: CallRecord) async throws {
@@ -80,8 +116,9 @@ extension ReceptionPipeline {
             // journal's end state for calls that brought nothing to deliver.
             record.state = .rejected
             record.outcome = .failed
-            record.detail = ext == nil ? "extension \(record.extensionName ?? "?") no longer configured; not mailed"
-                : String(format: "no message: %.1f s recorded (minimum %.1f s); not mailed", seconds, voicemail.minSeconds)
+            let toneNote = original.detail == Self.faxToneWithoutFax ? "fax tone heard, no fax followed; " : ""
+            record.detail = toneNote + (ext == nil ? "extension \(record.extensionName ?? "?") no longer configured; not mailed"
+                : String(format: "no message: %.1f s recorded (minimum %.1f s); not mailed", seconds, voicemail.minSeconds))
             try await storage.updateCall(record, event: "voice call closed without mail")
             GatewayMetrics.incomingCall(kind: .voice, outcome: .failed, pages: 0, bytes: line.count)
             logger.info("voice call without message, not mailed", metadata: ["call": "\(id)", "seconds": "\(seconds)"])
