@@ -62,7 +62,7 @@ let package = Package(
         // Voicemail audio: G.711 A-law on the line, WAV, silence detection, beep, greeting conversion (sox), MP3 (libmp3lame).
         .target(name: "VoiceAudio", dependencies: ["CLame"], resources: [.copy("Greetings")], swiftSettings: swiftSettings),
         // The software fax modem (T.30 over 8 kHz audio, spandsp): transport-agnostic, frames of samples in and out.
-        .target(name: "SoftFax", dependencies: ["CSpandsp", "FaxDocument", "CTIFF"], swiftSettings: swiftSettings),
+        .target(name: "SoftFax", dependencies: ["CSpandsp", "FaxDocument", "CTIFF", "VoiceAudio"], swiftSettings: swiftSettings),
         // Model, configuration, plugin seams and the reception pipeline.
         .target(
             name: "FaxgateCore",

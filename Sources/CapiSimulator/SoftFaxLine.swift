@@ -180,20 +180,6 @@ public struct SoftFaxSession: Sendable, Equatable {
 
 // MARK: - Impairment helpers
 
-/// SplitMix64: small, seedable, good enough for test damage.
-struct SeededRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in (0, 1].
-    mutating func unit() -> Double { (Double(next() >> 11) + 1) / 9_007_199_254_740_992 }
-}
 
 /// Damage for one direction of the line.
 struct LineDamage {
@@ -208,7 +194,7 @@ struct LineDamage {
     init(_ impairment: LineImpairment, direction: LineImpairment.Direction, salt: UInt64) {
         self.impairment = impairment
         active = !impairment.isNone && impairment.applies(direction)
-        random = SeededRandom(seed: impairment.seed ^ salt)
+        random = SeededRandom(seed: (impairment.seed ^ salt) &+ 0x9E37_79B9_7F4A_7C15)   // as tuned before SoftFax shared it
         bitsToNextError = 0
         bitsToNextError = drawGap()
     }

@@ -4,6 +4,7 @@
 import Glibc
 #endif
 import FaxDocument
+import VoiceAudio
 
 public struct BackToBackLine: Sendable {
     public enum Codec: Sendable { case linear, alaw }
@@ -62,7 +63,7 @@ public enum BackToBack {
         for dir in [workDirectory, workDirectory + "/sender", workDirectory + "/receiver"] { mkdir(dir, 0o700) }
         let tx = try FaxEngine(options: sender, send: pages, workDirectory: workDirectory + "/sender")
         let rx = try FaxEngine(options: receiver, send: nil, workDirectory: workDirectory + "/receiver")
-        var rng = SplitMix(seed: line.seed)
+        var rng = SeededRandom(seed: line.seed)
         var forward = Channel(line: line, driftSign: 1)
         var backward = Channel(line: line, driftSign: -1)
         var txEvents: [FaxEngineEvent] = [], rxEvents: [FaxEngineEvent] = []
@@ -136,10 +137,10 @@ public enum BackToBack {
         }
 
         /// nil: the frame was lost.
-        mutating func carry(_ input: [Int16], rng: inout SplitMix) -> [Int16]? {
+        mutating func carry(_ input: [Int16], rng: inout SeededRandom) -> [Int16]? {
             var samples = input
             if line.codec == .alaw {
-                var bytes = samples.map(LineALaw.encode)
+                var bytes = samples.map(G711.lineByte)
                 if line.bitErrorRate > 0 {
                     for i in bytes.indices {
                         for bit in 0..<8 where rng.nextDouble() < line.bitErrorRate {
@@ -148,7 +149,7 @@ public enum BackToBack {
                         }
                     }
                 }
-                samples = bytes.map(LineALaw.decode)
+                samples = bytes.map(G711.lineSample)
             }
             if line.frameLoss > 0 && rng.nextDouble() < line.frameLoss {
                 framesLost += 1
@@ -174,16 +175,3 @@ public enum BackToBack {
     }
 }
 
-/// Small, fast, seedable generator (SplitMix64): the same seed gives the same impairments everywhere.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func nextDouble() -> Double { Double(next() >> 11) / Double(1 << 53) }
-}

@@ -45,10 +45,19 @@ public enum G711 {
         return Int16(a & 0x80 != 0 ? t : -t)
     }
 
+    /// One linear sample to its line byte (A-law, bit-reversed) by table: the software fax modem converts every
+    /// sample of a call, so the segment search runs once per 13-bit value at start instead of per sample.
+    @inline(__always) public static func lineByte(_ sample: Int16) -> UInt8 { lineEncodeTable[Int(sample >> 3) + 4096] }
+    /// One line byte to its linear sample.
+    @inline(__always) public static func lineSample(_ byte: UInt8) -> Int16 { lineDecodeTable[Int(byte)] }
+    /// A-law only looks at sample >> 3: 8192 entries cover every Int16.
+    static let lineEncodeTable: [UInt8] = (0..<8192).map { reverseBits(alaw(Int16(($0 - 4096) << 3))) }
+    static let lineDecodeTable: [Int16] = (0..<256).map { linear(reverseBits(UInt8($0))) }
+
     /// PCM samples to line bytes (A-law, bit-reversed).
-    public static func lineBytes(_ pcm: [Int16]) -> [UInt8] { pcm.map { reverseBits(alaw($0)) } }
+    public static func lineBytes(_ pcm: [Int16]) -> [UInt8] { pcm.map(lineByte) }
     /// Line bytes to PCM samples.
-    public static func pcm(fromLine bytes: [UInt8]) -> [Int16] { bytes.map { linear(reverseBits($0)) } }
+    public static func pcm(fromLine bytes: [UInt8]) -> [Int16] { bytes.map(lineSample) }
     /// Plain A-law (as `sox -e a-law` writes it) to line bytes and back: the same operation.
     public static func reversed(_ bytes: [UInt8]) -> [UInt8] { bytes.map(reverseBits) }
 }

@@ -2,6 +2,7 @@ import CAPITransport
 import CapiProtocol
 import FaxgateCore
 import Foundation
+import SoftFax
 import TestSupport
 import Testing
 
@@ -257,7 +258,7 @@ import Testing
 
     @Test(arguments: [1 as UInt64, 2, 3, 4, 5])
     func pacerNeverExceedsTheWindowAndKeepsOrder(seed: UInt64) {
-        var rng = SoftFaxTestRandom(seed: seed)
+        var rng = SeededRandom(seed: seed)
         var p = SoftFaxPacer(maxQueued: 100_000)   // nothing dropped here: the bound has its own test
         var produced: [UInt8] = []
         var sentBytes: [UInt8] = []
@@ -323,18 +324,6 @@ import Testing
     }
 }
 
-/// SplitMix64: a deterministic generator for seeded property tests.
-struct SoftFaxTestRandom: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 extension SoftFaxTransportMachineTests {
     @Test func failureTextsSayWhatHappenedInWords() {

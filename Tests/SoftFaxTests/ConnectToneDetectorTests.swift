@@ -16,7 +16,7 @@ final class ConnectToneDetectorTests: XCTestCase {
                                    workDirectory: dir.path)
         var out: [Int16] = []
         for _ in 0..<Int(seconds * 50) {
-            out += engine.transmit(count: 160).map { LineALaw.decode(LineALaw.encode($0)) }
+            out += engine.transmit(count: 160).map { G711.lineSample(G711.lineByte($0)) }
             engine.receive([Int16](repeating: 0, count: 160))
         }
         return out
@@ -89,7 +89,7 @@ final class ConnectToneDetectorTests: XCTestCase {
         // Steady within T.30's tolerance: indistinguishable from CNG, and accepted.
         XCTAssertTrue(detects(.cng, whistle(seconds: 1, vibrato: 0) + pause))
 
-        var rng = SplitMixForTests(seed: 5)
+        var rng = SeededRandom(seed: 5)
         let cng = try engineAudio(calling: true, seconds: 4).map { sample -> Int16 in
             let noise = Int(rng.next() % 1001) - 500
             return Int16(clamping: Int(sample) + noise)

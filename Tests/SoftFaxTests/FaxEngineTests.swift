@@ -274,7 +274,7 @@ final class FaxEngineTests: XCTestCase {
             let tx = try FaxEngine(options: options(calling: true), send: pages, workDirectory: dir.path + "/tx")
             let rx = try FaxEngine(options: options(calling: false), send: nil, workDirectory: dir.path + "/rx")
             let engine = survivor == "receiver" ? rx : tx
-            var rng = SplitMixForTests(seed: 11)
+            var rng = SeededRandom(seed: 11)
             var noise = [Int16](repeating: 0, count: 160)
             var samples = 0
             while !engine.isFinished && samples < 8000 * 400 {
@@ -405,26 +405,5 @@ final class FaxEngineTests: XCTestCase {
         XCTAssertTrue(FaxEngine.describe(T30_ERR_CANNOT_TRAIN).contains("train"))
     }
 
-    // MARK: - Line codec
-
-    /// Our bit-reversed A-law equals VoiceAudio's G.711 (written separately for the voicemail path).
-    func testLineALawMatchesVoiceAudio() {
-        for byte in 0...255 { XCTAssertEqual(LineALaw.decode(UInt8(byte)), G711.linear(G711.reverseBits(UInt8(byte)))) }
-        for sample in stride(from: Int(Int16.min), through: Int(Int16.max), by: 7) {
-            XCTAssertEqual(LineALaw.encode(Int16(sample)), G711.reverseBits(G711.alaw(Int16(sample))), "\(sample)")
-        }
-    }
 }
 
-/// Seeded noise for the tests (the harness's generator is internal to SoftFax).
-struct SplitMixForTests {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -14,6 +14,14 @@ final class VoiceAudioTests: XCTestCase {
     }
 
     /// Our A-law encoder and decoder agree with sox on every sample value, both directions.
+    /// The line tables (used per sample by the software fax modem) equal the segment code for every input.
+    func testLineTablesMatchTheSegmentCode() {
+        for byte in 0...255 { XCTAssertEqual(G711.lineSample(UInt8(byte)), G711.linear(G711.reverseBits(UInt8(byte)))) }
+        for sample in Int(Int16.min)...Int(Int16.max) where sample % 3 == 0 || sample < -32760 || sample > 32760 {
+            XCTAssertEqual(G711.lineByte(Int16(sample)), G711.reverseBits(G711.alaw(Int16(sample))), "\(sample)")
+        }
+    }
+
     func testALawMatchesSox() throws {
         let dir = try TemporaryDirectory("alaw")
         // Every 16-bit value in steps of 7, plus the extremes.
