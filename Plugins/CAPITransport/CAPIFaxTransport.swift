@@ -110,6 +110,7 @@ public actor CAPIFaxTransport: FaxSendingTransport {
     }
 
     public func run() async throws {
+        removeStaleSoftFaxWork()
         let link = CapiLink(configuration: CapiLinkConfiguration(
             driver: settings.driver, host: settings.host, port: settings.port, home: settings.capiHome, traceLevel: 0))
         self.link = link
@@ -383,7 +384,11 @@ public actor CAPIFaxTransport: FaxSendingTransport {
                 voiceMachine.answer(for: receptionID)?.recording.append(data)
             case .switchedToFax(let plci, let voice, let fallback):
                 // The recording so far is not a message: close it; the pipeline turns the row into a fax.
-                _ = try? voice.recording.finish()
+                // The recording is kept until the fax delivers a page (it may still be the message): say if it is short.
+                do { try voice.recording.finish() } catch {
+                    logger.error("voice recording before the fax tone not completely stored: \(error)",
+                                 metadata: ["reception": "\(voice.receptionID)"])
+                }
                 do {
                     let spool = try ReceptionSpoolFile(path: fallback.spoolPath)
                     let fax = FaxAnswer(receptionID: voice.receptionID, stationID: fallback.stationID, headline: fallback.headline,
@@ -406,7 +411,11 @@ public actor CAPIFaxTransport: FaxSendingTransport {
                 detectFaxTone(plci: plci, data)
             case .switchedToSoftFax(let plci, let ncci, let voice, let fallback, let outstanding, let nextHandle):
                 toneDetectors[plci] = nil
-                _ = try? voice.recording.finish()
+                // The recording is kept until the fax delivers a page (it may still be the message): say if it is short.
+                do { try voice.recording.finish() } catch {
+                    logger.error("voice recording before the fax tone not completely stored: \(error)",
+                                 metadata: ["reception": "\(voice.receptionID)"])
+                }
                 do {
                     let spool = try ReceptionSpoolFile(path: fallback.spoolPath)
                     let fax = FaxAnswer(receptionID: voice.receptionID, stationID: fallback.stationID, headline: fallback.headline,
@@ -497,10 +506,13 @@ public actor CAPIFaxTransport: FaxSendingTransport {
         var softPages: [FaxPage]? = nil
         if engine == .software {
             // Our modem sends pages, not SFF: decode before dialling, so a bad document costs no call.
-            guard let doc = try? SFFReader.read(fax.sff), !doc.pages.isEmpty else {
-                return early(.localError, "the document could not be read for the software fax engine")
+            do {
+                let doc = try SFFReader.read(fax.sff)
+                guard !doc.pages.isEmpty else { return early(.localError, "the document has no pages for the software fax engine") }
+                softPages = doc.pages
+            } catch {
+                return early(.localError, "the document could not be read for the software fax engine: \(error)")
             }
-            softPages = doc.pages
         }
         let id = nextSendID
         nextSendID += 1
@@ -611,6 +623,15 @@ extension CAPIFaxTransport {
         let software = Set(resolved.filter { $0.value.engine == .software }.keys)
         machine.softwareControllers = software
         voiceMachine.softwareControllers = software
+    }
+
+    /// Work directories of software-fax calls a previous process did not finish (killed mid-call) hold page
+    /// images (personal data) no retention knows; their pages are already in the reception spool. No call is
+    /// running before `run`, so every `call-*` directory is stale.
+    private func removeStaleSoftFaxWork() {
+        for (name, error) in SoftFaxChannel.removeStaleWork(in: softWorkDirectory) {
+            logger.error("cannot remove stale software fax work directory \(name): \(error)")
+        }
     }
 
     private var softWorkDirectory: String { settings.softFaxDirectory ?? NSTemporaryDirectory() + "faxgate-softfax" }

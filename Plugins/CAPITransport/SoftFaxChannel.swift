@@ -46,6 +46,18 @@ final class SoftFaxChannel {
         }
     }
 
+    /// Removes every `call-*` work directory below `directory` (left by a process that died mid-call); returns
+    /// the ones that could not be removed. Only for when no channel exists (before the transport runs).
+    static func removeStaleWork(in directory: String) -> [(name: String, error: any Error)] {
+        let fm = FileManager.default
+        guard let names = try? fm.contentsOfDirectory(atPath: directory) else { return [] }   // not made yet: nothing stale
+        var failed: [(name: String, error: any Error)] = []
+        for name in names where name.hasPrefix("call-") {
+            do { try fm.removeItem(atPath: directory + "/" + name) } catch { failed.append((name, error)) }
+        }
+        return failed
+    }
+
     deinit {
         // The engine still holds its TIFF open (closed when it is freed right after); unlinking first is fine.
         try? FileManager.default.removeItem(atPath: sessionDirectory)
