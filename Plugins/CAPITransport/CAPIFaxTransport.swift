@@ -383,26 +383,8 @@ public actor CAPIFaxTransport: FaxSendingTransport {
             case .record(let receptionID, let data):
                 voiceMachine.answer(for: receptionID)?.recording.append(data)
             case .switchedToFax(let plci, let voice, let fallback):
-                // The recording so far is not a message: close it; the pipeline turns the row into a fax.
-                // The recording is kept until the fax delivers a page (it may still be the message): say if it is short.
-                do { try voice.recording.finish() } catch {
-                    logger.error("voice recording before the fax tone not completely stored: \(error)",
-                                 metadata: ["reception": "\(voice.receptionID)"])
-                }
-                do {
-                    let spool = try ReceptionSpoolFile(path: fallback.spoolPath)
-                    let fax = FaxAnswer(receptionID: voice.receptionID, stationID: fallback.stationID, headline: fallback.headline,
-                                        fine: fallback.fine, spool: spool)
-                    machine.adoptSwitchedCall(plci: plci, answer: fax)
-                    logger.info("fax tone: voice call switched to fax", metadata: ["reception": "\(voice.receptionID)"])
-                    let handler = self.handler
-                    spawn { await handler.voiceSwitchedToFax(receptionID: voice.receptionID, spoolPath: fallback.spoolPath) }
-                } catch {
-                    // Without a spool file the fax would be lost: hang up and report the voice call as ended.
-                    logger.error("cannot switch to fax: \(error)", metadata: ["reception": "\(voice.receptionID)"])
-                    link?.send(CapiMessage(applID: 0, messageNumber: 0x3FFF, body: .disconnectReq(plci: plci, additionalInfo: [])))
-                    finishVoice(.init(answer: voice, cause: .interrupted, reason: 0, recordedBytes: 0, greetingCompleted: false,
-                                      textOverride: "fax tone, but the fax spool file could not be created: \(error)"))
+                switchVoiceToFax(plci: plci, voice: voice, fallback: fallback, detector: "controller") { fax in
+                    self.machine.adoptSwitchedCall(plci: plci, answer: fax)
                 }
             case .finished(let f):
                 toneDetectors = toneDetectors.filter { $0.value.receptionID != f.answer.receptionID }
@@ -411,27 +393,35 @@ public actor CAPIFaxTransport: FaxSendingTransport {
                 detectFaxTone(plci: plci, data)
             case .switchedToSoftFax(let plci, let ncci, let voice, let fallback, let outstanding, let nextHandle):
                 toneDetectors[plci] = nil
-                // The recording is kept until the fax delivers a page (it may still be the message): say if it is short.
-                do { try voice.recording.finish() } catch {
-                    logger.error("voice recording before the fax tone not completely stored: \(error)",
-                                 metadata: ["reception": "\(voice.receptionID)"])
-                }
-                do {
-                    let spool = try ReceptionSpoolFile(path: fallback.spoolPath)
-                    let fax = FaxAnswer(receptionID: voice.receptionID, stationID: fallback.stationID, headline: fallback.headline,
-                                        fine: fallback.fine, spool: spool)
-                    logger.info("fax tone (software detector): voice call switched to fax", metadata: ["reception": "\(voice.receptionID)"])
-                    pendingPacers[plci] = SoftFaxPacer(outstanding: outstanding, nextHandle: nextHandle)
-                    perform(machine.adoptSwitchedSoftCall(plci: plci, ncci: ncci, answer: fax))
-                    let handler = self.handler
-                    spawn { await handler.voiceSwitchedToFax(receptionID: voice.receptionID, spoolPath: fallback.spoolPath) }
-                } catch {
-                    logger.error("cannot switch to fax: \(error)", metadata: ["reception": "\(voice.receptionID)"])
-                    link?.send(CapiMessage(applID: 0, messageNumber: 0x3FFF, body: .disconnectReq(plci: plci, additionalInfo: [])))
-                    finishVoice(.init(answer: voice, cause: .interrupted, reason: 0, recordedBytes: 0, greetingCompleted: false,
-                                      textOverride: "fax tone, but the fax spool file could not be created: \(error)"))
+                switchVoiceToFax(plci: plci, voice: voice, fallback: fallback, detector: "software detector") { fax in
+                    self.pendingPacers[plci] = SoftFaxPacer(outstanding: outstanding, nextHandle: nextHandle)
+                    self.perform(self.machine.adoptSwitchedSoftCall(plci: plci, ncci: ncci, answer: fax))
                 }
             }
+        }
+    }
+
+    /// A fax tone turned a voice call into a fax: close the recording (kept until the fax brings a page), open the
+    /// fax spool, let `adopt` hand the call to the receive machine, and tell the pipeline. Without a spool file
+    /// the fax would be lost: hang up and report the voice call as ended instead.
+    private func switchVoiceToFax(plci: UInt32, voice: VoiceAnswer, fallback: VoiceAnswer.FaxFallback, detector: String,
+                                  adopt: (FaxAnswer) -> Void) {
+        do { try voice.recording.finish() } catch {
+            logger.error("voice recording before the fax tone not completely stored: \(error)",
+                         metadata: ["reception": "\(voice.receptionID)"])
+        }
+        do {
+            let spool = try ReceptionSpoolFile(path: fallback.spoolPath)
+            adopt(FaxAnswer(receptionID: voice.receptionID, stationID: fallback.stationID, headline: fallback.headline,
+                            fine: fallback.fine, spool: spool))
+            logger.info("fax tone (\(detector)): voice call switched to fax", metadata: ["reception": "\(voice.receptionID)"])
+            let handler = self.handler
+            spawn { await handler.voiceSwitchedToFax(receptionID: voice.receptionID, spoolPath: fallback.spoolPath) }
+        } catch {
+            logger.error("cannot switch to fax: \(error)", metadata: ["reception": "\(voice.receptionID)"])
+            link?.send(CapiMessage(applID: 0, messageNumber: 0x3FFF, body: .disconnectReq(plci: plci, additionalInfo: [])))
+            finishVoice(.init(answer: voice, cause: .interrupted, reason: 0, recordedBytes: 0, greetingCompleted: false,
+                              textOverride: "fax tone, but the fax spool file could not be created: \(error)"))
         }
     }
 
