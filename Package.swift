@@ -26,6 +26,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
         .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // MARK: C libraries, one thin system-library target each (Debian -dev packages).
@@ -92,6 +94,18 @@ let package = Package(
             path: "Plugins/SQLiteStorage",
             swiftSettings: swiftSettings
         ),
+        // The same Storage over PostgreSQL (postgres-nio): several gateway nodes on one queue; documents in the database.
+        .target(
+            name: "PostgresStorage",
+            dependencies: [
+                "FaxgateCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Plugins/PostgresStorage",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "IMAPIntake",
             dependencies: [
@@ -142,7 +156,7 @@ let package = Package(
         .target(
             name: "FaxgateApp",
             dependencies: [
-                "FaxgateCore", "CAPITransport", "SQLiteStorage", "BasicRedaction", "SupportSnapshot", "ArchiveExport", "IMAPIntake", "FaxDocument", "FaxRender",
+                "FaxgateCore", "CAPITransport", "SQLiteStorage", "PostgresStorage", "BasicRedaction", "SupportSnapshot", "ArchiveExport", "IMAPIntake", "FaxDocument", "FaxRender",
                 "MailOut", "MailIn", "FaxgateWeb", "SoftFax",
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -181,18 +195,18 @@ let package = Package(
         ),
         .testTarget(
             name: "FaxgateCoreTests",
-            dependencies: ["FaxgateCore", "SQLiteStorage", "BasicRedaction", "TestSupport"],
+            dependencies: ["FaxgateCore", "SQLiteStorage", "PostgresStorage", "BasicRedaction", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "PrivacyTests",
-            dependencies: ["FaxgateCore", "SQLiteStorage", "BasicRedaction", "SupportSnapshot", "ArchiveExport", "TestSupport"],
+            dependencies: ["FaxgateCore", "SQLiteStorage", "PostgresStorage", "BasicRedaction", "SupportSnapshot", "ArchiveExport", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "WebTests",
             dependencies: [
-                "FaxgateWeb", "FaxgateCore", "SQLiteStorage", "TestSupport",
+                "FaxgateWeb", "FaxgateCore", "SQLiteStorage", "PostgresStorage", "TestSupport",
                 // The privacy pages' tests drive the app's operations (the CLI's functions) and compare with the CLI binary.
                 "FaxgateApp", "faxgate",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -202,7 +216,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EndToEndTests",
-            dependencies: ["faxgate", "FaxgateCore", "FaxDocument", "VoiceAudio", "CapiSimulator", "CapiProtocol", "SQLiteStorage", "SoftFax", "TestSupport"],
+            dependencies: ["faxgate", "FaxgateCore", "FaxDocument", "VoiceAudio", "CapiSimulator", "CapiProtocol", "SQLiteStorage", "PostgresStorage", "SoftFax", "TestSupport"],
             swiftSettings: swiftSettings
         ),
     ]

@@ -81,7 +81,7 @@ struct Gateway {
                                            queue: queue, logger: logger.with(label: "drop"))
         let intakes = try PluginRegistry.mailIntakes(config, storage: storage, processor: processor, logger: logger.with(label: "intake"))
 
-        let retention = try PrivacyAssembly.retentionService(config, storage: storage, logger: logger.with(label: "retention"), live: live)
+        let retention = try await PrivacyAssembly.retentionService(config, storage: storage, logger: logger.with(label: "retention"), live: live)
         let web = try webServices(storage: storage, live: live, pipeline: pipeline, queue: queue, processor: processor,
                                   transport: transport, intakes: intakes, outbox: outbox)
         logger.info("faxgate \(FaxgateVersion.string) starting", metadata: [

@@ -32,7 +32,7 @@ enum PrivacyAssembly {
             throw ValidationFailure("retention and GDPR commands need a storage driver with privacy support (sqlite)")
         }
         try await storage.migrate()
-        try privacy.migratePrivacy()
+        try await privacy.migratePrivacy()
         return privacy
     }
 
@@ -56,12 +56,12 @@ enum PrivacyAssembly {
 
     /// The service `serve` runs, or nil when the storage is not the embedded one.
     static func retentionService(_ config: Configuration, storage: any Storage, logger: Logger,
-                                 live: LiveConfiguration? = nil) throws -> RetentionService? {
+                                 live: LiveConfiguration? = nil) async throws -> RetentionService? {
         guard let privacy = storage as? any PrivacyStorage else {
             logger.warning("retention needs a storage driver with privacy support (sqlite); nothing will expire")
             return nil
         }
-        try privacy.migratePrivacy()
+        try await privacy.migratePrivacy()
         return RetentionService(engine: engine(config, storage: privacy, logger: logger),
                                 interval: .seconds(config.retention.runEveryHours * 3600), logger: logger, live: live)
     }

@@ -21,9 +21,9 @@ struct WebPrivacyOperations: PrivacyOperations {
     }
 
     /// The storage's privacy capability; asked for, never assumed (the core knows no concrete plugin).
-    func privacy() throws -> any PrivacyStorage {
+    func privacy() async throws -> any PrivacyStorage {
         guard let p = storage as? any PrivacyStorage else { throw NoPrivacySupport() }
-        try p.migratePrivacy()
+        try await p.migratePrivacy()
         return p
     }
 
@@ -47,27 +47,27 @@ struct WebPrivacyOperations: PrivacyOperations {
                Date().timeIntervalSince(modified) > 3600 { try? SecureFileRemoval.remove(path) }
         }
         let path = "\(dir)/export-\(UUID().uuidString.lowercased()).zip"
-        let result = try await PrivacyActions.export(subject, to: path, configuration(), storage: try privacy(), logger: logger)
+        let result = try await PrivacyActions.export(subject, to: path, configuration(), storage: try await privacy(), logger: logger)
         return SubjectExport(path: result.path, items: result.items, passphrase: result.passphrase)
     }
 
     func eraseSubject(_ subject: SubjectID, dryRun: Bool) async throws -> SubjectErasure {
-        switch try await PrivacyActions.erase(subject, dryRun: dryRun, configuration(), storage: try privacy(), logger: logger) {
+        switch try await PrivacyActions.erase(subject, dryRun: dryRun, configuration(), storage: try await privacy(), logger: logger) {
         case .refused(let hold): return .refused(Self.hold(hold))
         case .done(let report, let files): return .done(report, logFiles: files)
         }
     }
 
     func holds() async throws -> [PrivacyHold] {
-        try await PrivacyActions.holds(configuration(), storage: try privacy()).map(Self.hold)
+        try await PrivacyActions.holds(configuration(), storage: try await privacy()).map(Self.hold)
     }
 
     func addHold(_ subject: SubjectID, reason: String) async throws {
-        try await PrivacyActions.addHold(subject, reason: reason, storage: try privacy())
+        try await PrivacyActions.addHold(subject, reason: reason, storage: try await privacy())
     }
 
     func releaseHold(_ subject: SubjectID) async throws -> Bool {
-        try await PrivacyActions.releaseHold(subject, storage: try privacy())
+        try await PrivacyActions.releaseHold(subject, storage: try await privacy())
     }
 
     static func hold(_ h: PrivacyActions.HoldEntry) -> PrivacyHold {
@@ -88,7 +88,7 @@ struct WebPrivacyOperations: PrivacyOperations {
 
     func deleteSnapshot(named name: String) async throws -> DeletionCounts {
         // The deletion goes into the privacy trail (tables created first) when the storage keeps one.
-        try await PrivacyActions.deleteSnapshot(named: name, configuration(), storage: storage is any PrivacyStorage ? try privacy() : nil)
+        try await PrivacyActions.deleteSnapshot(named: name, configuration(), storage: storage is any PrivacyStorage ? try await privacy() : nil)
     }
 
     func retentionAudit(limit: Int) async throws -> [AuditRecord] {
@@ -96,6 +96,6 @@ struct WebPrivacyOperations: PrivacyOperations {
     }
 
     func retentionRun(dryRun: Bool) async throws -> RetentionReport {
-        try await PrivacyActions.retentionRun(configuration(), storage: try privacy(), logger: logger, dryRun: dryRun)
+        try await PrivacyActions.retentionRun(configuration(), storage: try await privacy(), logger: logger, dryRun: dryRun)
     }
 }

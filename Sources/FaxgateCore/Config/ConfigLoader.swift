@@ -156,7 +156,11 @@ public enum ConfigLoader {
         "spool_directory": .leaf, "hostname": .leaf, "catch_all": .leaf,
         "log": .mapping(["level": .leaf, "redaction": .leaf, "redact_from": .leaf, "directory": .leaf, "files": .leaf]),
         "retention": PrivacyConfigSchema.retention, "privacy": PrivacyConfigSchema.privacy, "snapshot": PrivacyConfigSchema.snapshot,
-        "storage": .mapping(["driver": .leaf, "path": .leaf]),
+        "storage": .mapping(["driver": .leaf, "path": .leaf, "postgres": .mapping([
+            "host": .leaf, "port": .leaf, "database": .leaf, "user": .leaf, "password_file": .leaf, "tls": .leaf, "ca_file": .leaf,
+            "max_connections": .leaf,
+        ])]),
+        "node": .mapping(["id": .leaf, "lease_seconds": .leaf, "heartbeat_seconds": .leaf]),
         "reception": .mapping(["max_mb": .leaf, "max_pages": .leaf, "max_call_minutes": .leaf, "unknown_numbers": .leaf]),
         "web": .mapping([
             "enabled": .leaf, "listen": .leaf, "tls_certificate": .leaf, "tls_key": .leaf, "trusted_proxies": .leaf,

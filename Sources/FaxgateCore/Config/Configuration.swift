@@ -25,12 +25,14 @@ public struct Configuration: Sendable, Codable, Equatable {
     public var reception = ReceptionSettings()
     /// The web pages, /metrics and /health.
     public var web = WebSettings()
+    /// This gateway among several on one database (PostgreSQL).
+    public var node = NodeSettings()
 
     enum CodingKeys: String, CodingKey {
         case spoolDirectory = "spool_directory", hostname, log, storage, capi, smtp, mail, extensions
         case retention, privacy, snapshot
         case catchAll = "catch_all", outgoing
-        case reception, web
+        case reception, web, node
     }
 
     public init(from decoder: Decoder) throws {
@@ -50,6 +52,7 @@ public struct Configuration: Sendable, Codable, Equatable {
         outgoing = try c.decodeIfPresent(OutgoingConfig.self, forKey: .outgoing) ?? OutgoingConfig()
         reception = try c.decodeIfPresent(ReceptionSettings.self, forKey: .reception) ?? ReceptionSettings()
         web = try c.decodeIfPresent(WebSettings.self, forKey: .web) ?? WebSettings()
+        node = try c.decodeIfPresent(NodeSettings.self, forKey: .node) ?? NodeSettings()
     }
 }
 
@@ -108,15 +111,75 @@ public struct LogSettings: Sendable, Codable, Equatable {
 }
 
 public struct StorageSettings: Sendable, Codable, Equatable {
-    /// Storage plugin: "sqlite" (embedded default).
+    /// Storage plugin: "sqlite" (embedded default) or "postgres" (several nodes on one database).
     public var driver: String = "sqlite"
     /// SQLite database file. Default: <spool_directory>/faxgate.sqlite
     public var path: String?
+    /// PostgreSQL (driver: postgres). Absent with driver postgres is a configuration error.
+    public var postgres: PostgresSettings?
     public init() {}
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         driver = try c.decodeIfPresent(String.self, forKey: .driver) ?? driver
         path = try c.decodeIfPresent(String.self, forKey: .path)
+        postgres = try c.decodeIfPresent(PostgresSettings.self, forKey: .postgres)
+    }
+}
+
+/// `storage.postgres`: where the shared database is and how to reach it safely.
+public struct PostgresSettings: Sendable, Codable, Equatable {
+    public var host: String = "127.0.0.1"
+    public var port: Int = 5432
+    public var database: String = "faxgate"
+    public var user: String = "faxgate"
+    /// File whose first line is the password (0600); never the password itself in the configuration.
+    public var passwordFile: String?
+    /// "verify-full" (default: TLS, certificate chain and host name checked), "require" (TLS, certificate not
+    /// checked: refused unless the host is loopback), "disable" (loopback or a Unix socket only).
+    public var tls: String = "verify-full"
+    /// CA certificate (PEM) for verify-full; default: the system's trust store.
+    public var caFile: String?
+    /// Connections in this node's pool (besides the one that holds the node's advisory locks and LISTENs).
+    public var maxConnections: Int = 8
+    enum CodingKeys: String, CodingKey {
+        case host, port, database, user, passwordFile = "password_file", tls, caFile = "ca_file", maxConnections = "max_connections"
+    }
+    public init() {}
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        host = try c.decodeIfPresent(String.self, forKey: .host) ?? host
+        port = try c.decodeIfPresent(Int.self, forKey: .port) ?? port
+        database = try c.decodeIfPresent(String.self, forKey: .database) ?? database
+        user = try c.decodeIfPresent(String.self, forKey: .user) ?? user
+        passwordFile = try c.decodeIfPresent(String.self, forKey: .passwordFile)
+        tls = try c.decodeIfPresent(String.self, forKey: .tls) ?? tls
+        caFile = try c.decodeIfPresent(String.self, forKey: .caFile)
+        maxConnections = try c.decodeIfPresent(Int.self, forKey: .maxConnections) ?? maxConnections
+    }
+}
+
+/// `node`: this gateway among several on one PostgreSQL database (issue 11). A single SQLite installation is one
+/// node and needs none of it.
+public struct NodeSettings: Sendable, Codable, Equatable {
+    /// Unique per node; default: the host name. Leases, the journal and the audit trail name it.
+    public var id: String?
+    /// A claimed job is this node's for this long unless heartbeats renew it; a node dead longer loses its
+    /// claims (jobs on the line become `uncertain`).
+    public var leaseSeconds: Int = 60
+    /// How often the node renews its leases and checks its database connection (fencing).
+    public var heartbeatSeconds: Int = 10
+    enum CodingKeys: String, CodingKey { case id, leaseSeconds = "lease_seconds", heartbeatSeconds = "heartbeat_seconds" }
+    public init() {}
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decodeIfPresent(String.self, forKey: .id)
+        leaseSeconds = try c.decodeIfPresent(Int.self, forKey: .leaseSeconds) ?? leaseSeconds
+        heartbeatSeconds = try c.decodeIfPresent(Int.self, forKey: .heartbeatSeconds) ?? heartbeatSeconds
+    }
+    /// The id in effect: configured, else the host name.
+    public var effectiveID: String {
+        if let id, !id.isEmpty { return id }
+        return ProcessInfo.processInfo.hostName
     }
 }
 

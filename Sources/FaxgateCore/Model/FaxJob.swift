@@ -10,6 +10,9 @@ public struct FaxJob: Sendable, Equatable, Codable {
         case done       // sent, report mailed (or queued in the outbox)
         case failed     // gave up; report mailed
         case canceled   // by the sender or the admin
+        /// Its node stopped (crash, kill, lost database) while the job was on the line: the remote may have
+        /// printed some or all pages. Never re-dialled without a decision (`outgoing.uncertain` or the admin).
+        case uncertain
         public var isFinal: Bool { self == .done || self == .failed || self == .canceled }
     }
 
@@ -59,6 +62,10 @@ public struct FaxJob: Sendable, Equatable, Codable {
     /// Modem limits for the NEXT attempt, lowered by `ModemFallback` and never raised again within the job.
     /// Stored typed, so a fallback survives a restart.
     public var nextModem: ModemSettings = .best
+    /// The node that holds the job while it is `active`, and until when (renewed by heartbeats). A job whose
+    /// lease ran out while active becomes `uncertain`. nil when not active.
+    public var leaseOwner: String?
+    public var leaseUntil: Date?
 
     public init(state: State = .ready, createdAt: Date = Date(), sendAt: Date? = nil, intakeID: Int64?, sender: String,
                 senderName: String?, extensionName: String, language: String, number: String, dialString: String,

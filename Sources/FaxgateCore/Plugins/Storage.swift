@@ -53,6 +53,30 @@ public protocol Storage: AccountStorage, SettingsStorage {
     func digestSent(_ digestID: String) async throws -> Bool
     /// Newest first (the CLI's `intake` listing).
     func recentIntakes(limit: Int) async throws -> [IntakeRecord]
+
+    // MARK: Claims: several nodes on one queue (see ARCHITECTURE.md "Several nodes")
+    /// In one short transaction: takes up to `limit` due jobs (state ready or deferred, `max(sendAt, nextAttemptAt)
+    /// <= now`), oldest due first, skipping rows another claimer has locked (PostgreSQL: `FOR UPDATE SKIP LOCKED`)
+    /// and any job whose number already has an active job (on any node, or earlier in the same claim). Each
+    /// claimed job becomes `active` with `tries += 1`, `dialedAt = now`, `leaseOwner = node`, `leaseUntil`, and
+    /// the event "dialling <dial string> (try n) on <node>". Returns the claimed jobs as stored.
+    func claimJobs(node: String, limit: Int, now: Date, leaseUntil: Date) async throws -> [FaxJob]
+    /// Heartbeat: moves `leaseUntil` of those of `jobIDs` that are still active and owned by `node`; returns
+    /// their ids (a job missing from the answer was taken from the node: it must not report its result as
+    /// its own).
+    func renewLeases(node: String, jobIDs: [Int64], until: Date) async throws -> Set<Int64>
+    /// Active jobs whose lease ended before `now` (any node), or every active job of `node` when `node` is set
+    /// (that node's own restart): each becomes `uncertain` with the lease cleared and the event `event`.
+    /// Returns them as stored.
+    func expireLeases(now: Date, node: String?, event: String) async throws -> [FaxJob]
+
+    // MARK: Documents every node must be able to read
+    /// The rendered SFF of a job. SQLite: the spool file at `sffPath`; PostgreSQL: the bytes stored with the
+    /// job at `insertJobs`, so any node can send it. nil when gone (retention, or never stored).
+    func jobDocument(_ job: FaxJob) async throws -> [UInt8]?
+    /// The raw order mail of an intake record (SQLite: the file at `rawPath`; PostgreSQL: stored at
+    /// `recordIntake`), so any node can decide a message another node fetched.
+    func intakeMessage(_ record: IntakeRecord) async throws -> [UInt8]?
 }
 
 public struct JobStateConflict: Error, Sendable, CustomStringConvertible {

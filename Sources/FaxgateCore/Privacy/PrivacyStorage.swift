@@ -13,7 +13,7 @@ public struct LegalHold: Sendable, Equatable {
 /// concrete plugin; a plugin without it simply has no retention (serve says so).
 public protocol PrivacyStorage: AuditTrail, LegalHoldStore {
     /// Creates the audit and legal-hold tables. Idempotent.
-    func migratePrivacy() throws
+    func migratePrivacy() async throws
     /// Holds set with `gdpr hold` (or the web), with reason and time, oldest first.
     func holdDetails() async throws -> [LegalHold]
     /// Counts only (support snapshots).

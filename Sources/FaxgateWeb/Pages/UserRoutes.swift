@@ -336,7 +336,7 @@ struct SentPages: Sendable {
         let steps = ["rendering", "queued", "dialling", job.state == .failed || job.state == .canceled ? job.state.rawValue : "sent"]
         let reached: Int = switch job.state {
         case .ready, .deferred: 1
-        case .active: 2
+        case .active, .uncertain: 2
         case .done, .failed, .canceled: 3
         }
         return steps.enumerated().map { n, step in

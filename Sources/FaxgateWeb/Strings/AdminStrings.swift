@@ -73,6 +73,7 @@ enum AdminStrings {
         "admin_jobstate_done": ("gesendet", "sent"),
         "admin_jobstate_failed": ("fehlgeschlagen", "failed"),
         "admin_jobstate_canceled": ("abgebrochen", "canceled"),
+        "admin_jobstate_uncertain": ("ungewiss (Knoten während des Anrufs ausgefallen)", "uncertain (node stopped during the call)"),
         "admin_outcome_complete": ("vollständig", "complete"),
         "admin_outcome_partial": ("unvollständig", "partial"),
         "admin_outcome_failed": ("fehlgeschlagen", "failed"),
