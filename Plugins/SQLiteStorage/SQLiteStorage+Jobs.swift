@@ -222,6 +222,9 @@ struct JobRow: Codable, FetchableRecord, MutablePersistableRecord {
     var pageStatistics: String?
     var nextMaxBitRate: Int?
     var nextECM: Bool
+    // Added by migration "v-job-lease-uncertain" (SQLiteStorage+Claims.swift).
+    var leaseOwner: String?
+    var leaseUntil: Date?
 
     init(_ j: FaxJob) {
         id = j.id; state = j.state.rawValue; createdAt = j.createdAt; sendAt = j.sendAt; nextAttemptAt = j.nextAttemptAt
@@ -240,6 +243,7 @@ struct JobRow: Codable, FetchableRecord, MutablePersistableRecord {
         t30FailureKind = e.t30FailureKind; t30FailureCode = e.t30FailureCode; t30FailureText = e.t30FailureText
         t30FailureBitRate = e.t30FailureBitRate; pageStatistics = e.pageStatistics
         nextMaxBitRate = j.nextModem.maxBitRate; nextECM = j.nextModem.ecm
+        leaseOwner = j.leaseOwner; leaseUntil = j.leaseUntil
     }
 
     var job: FaxJob {
@@ -257,6 +261,7 @@ struct JobRow: Codable, FetchableRecord, MutablePersistableRecord {
         j.ecm = ecm; j.engine = e.engineKind; j.compression = e.compressionKind; j.ecmRetransmittedFrames = ecmRetransmittedFrames
         j.t30Failure = e.failure; j.pageStatistics = e.pages
         j.nextModem = ModemSettings(maxBitRate: nextMaxBitRate, ecm: nextECM)
+        j.leaseOwner = leaseOwner; j.leaseUntil = leaseUntil
         return j
     }
 

@@ -89,6 +89,7 @@ public final class SQLiteStorage: Storage {
         registerSettingMigrations(&m)
         registerEngineDetailMigrations(&m)
         registerVoiceRecordingMigration(&m)
+        registerJobLeaseMigration(&m)
         return m
     }
 

@@ -72,7 +72,7 @@ struct Gateway {
                     ($0.name, (number: $0.senders.callingNumber ?? $0.numbers.first.flatMap { NumberPattern($0)?.low }, hide: $0.senders.hideCallingNumber))
                 }),
                 stationIDs: Dictionary(uniqueKeysWithValues: config.extensions.map { ($0.name, (id: $0.stationID ?? "", headline: $0.headline ?? "")) }),
-                rules: DialRules(config)),
+                rules: DialRules(config)).withNodeSettings(of: config),
             storage: storage, transport: transport, outbox: outbox, logger: logger.with(label: "queue"), live: live)
         let processor = try SubmissionProcessor(
             settings: .init(spoolDirectory: config.spoolDirectory, from: sender, hostname: hostname), config: config,

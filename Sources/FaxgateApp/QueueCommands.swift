@@ -71,7 +71,8 @@ struct Resend: AsyncParsableCommand {
 }
 
 struct Queue: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List outgoing faxes, newest first (like faxstat -s).")
+    static let configuration = CommandConfiguration(abstract: "List outgoing faxes, newest first (like faxstat -s).",
+                                                    subcommands: [Resolve.self])
     @OptionGroup var options: ConfigOption
     @Option(name: .shortAndLong) var limit = 50
     @Flag(help: "One JSON object per line.") var json = false
@@ -87,6 +88,37 @@ struct Queue: AsyncParsableCommand {
                          JournalTable.time(when), j.sender, j.lastText ?? ""])
         }
         print(TextOutput.table(rows))
+        let uncertain = jobs.filter { $0.state == .uncertain }.count
+        if uncertain > 0 {
+            print("\(uncertain) uncertain (interrupted on the line; may have been sent partly): faxgate queue resolve <job> --resend|--resend-remaining|--done|--fail")
+        }
+    }
+
+    /// The administrator's decision on an uncertain job (its node stopped during the call).
+    struct Resolve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Decide an uncertain job: dial it again, send the pages not confirmed, or mark it done or failed.")
+        @OptionGroup var options: ConfigOption
+        @Argument var job: Int64
+        @Flag(name: .long, help: "Dial the whole document again.") var resend = false
+        @Flag(name: .long, help: "Send only the pages the remote had not confirmed, as a new job.") var resendRemaining = false
+        @Flag(name: .long, help: "The remote got it: mark the job sent.") var done = false
+        @Flag(name: .long, help: "Give up: mark the job failed.") var fail = false
+
+        func validate() throws {
+            guard [resend, resendRemaining, done, fail].filter({ $0 }).count == 1 else {
+                throw ValidationError("give exactly one of --resend, --resend-remaining, --done, --fail")
+            }
+        }
+
+        func run() async throws {
+            let action: SendQueue.UncertainAction = resend ? .resend : resendRemaining ? .resendRemaining : done ? .done : .fail
+            let config = try options.loadOrExit()
+            var request = DropRequest(command: .resolve)
+            request.jobID = job
+            request.action = action.rawValue
+            try DropClient(spool: config.spoolDirectory).submitAndWait(request)
+        }
     }
 }
 

@@ -197,6 +197,7 @@ public enum ConfigLoader {
             "notify_each_retry": .leaf, "render_timeout_seconds": .leaf, "render_memory_mb": .leaf, "render_sandbox": .leaf,
             "trusted_mta": .mapping(["authserv_id": .leaf, "entry_hosts": .leaf, "internal_hosts": .leaf]),
             "replies": .mapping(["max_per_recipient_per_hour": .leaf, "admin_digest_minutes": .leaf]),
+            "uncertain": .mapping(["policy": .leaf, "minutes": .leaf]),
             "mailboxes": .list(.mapping([
                 "name": .leaf, "host": .leaf, "port": .leaf, "security": .leaf, "username": .leaf, "password": .leaf,
                 "password_file": .leaf, "ca_file": .leaf, "folder": .leaf, "processed_folder": .leaf,

@@ -93,6 +93,13 @@ extension ConfigValidator {
         if !(1...10080).contains(o.replies.adminDigestMinutes) {
             problem(base + [.key("replies"), .key("admin_digest_minutes")], "between 1 and 10080 (a week)")
         }
+        if UncertainConfig.Policy(rawValue: o.uncertain.policy) == nil {
+            problem(base + [.key("uncertain"), .key("policy")],
+                    "one of " + UncertainConfig.Policy.allCases.map(\.rawValue).joined(separator: ", "))
+        }
+        if !(1...10080).contains(o.uncertain.minutes) {
+            problem(base + [.key("uncertain"), .key("minutes")], "between 1 and 10080 (a week)")
+        }
         return problems
     }
 

@@ -26,6 +26,8 @@ public struct OutgoingConfig: Sendable, Codable, Equatable {
     public var trustedMTA: TrustedMTAConfig?
     /// Refusal replies: per-recipient rate limit and the admin's digest of refusals nobody was told about.
     public var replies: ReplyConfig = ReplyConfig()
+    /// Jobs interrupted on the line by a stopped node (issue 11).
+    public var uncertain: UncertainConfig = UncertainConfig()
 
     enum CodingKeys: String, CodingKey {
         case faxDomains = "fax_domains", subjectAddresses = "subject_addresses", mailboxes, line, policy, retry
@@ -33,6 +35,7 @@ public struct OutgoingConfig: Sendable, Codable, Equatable {
         case renderTimeoutSeconds = "render_timeout_seconds", renderMemoryMB = "render_memory_mb"
         case renderSandbox = "render_sandbox"
         case trustedMTA = "trusted_mta", replies
+        case uncertain
     }
     public init() {}
     public init(from decoder: Decoder) throws {
@@ -51,6 +54,7 @@ public struct OutgoingConfig: Sendable, Codable, Equatable {
         renderSandbox = try c.decodeIfPresent(SandboxPolicy.self, forKey: .renderSandbox) ?? .required
         trustedMTA = try c.decodeIfPresent(TrustedMTAConfig.self, forKey: .trustedMTA)
         replies = try c.decodeIfPresent(ReplyConfig.self, forKey: .replies) ?? ReplyConfig()
+        uncertain = try c.decodeIfPresent(UncertainConfig.self, forKey: .uncertain) ?? UncertainConfig()
     }
 }
 

@@ -11,7 +11,7 @@ import ServiceLifecycle
 /// A request is `<id>.json` (written last, atomically); its document files are `<id>.<n>` beside it.
 /// The answer is `<id>.answer`, one line of text, then the request's files are removed.
 public struct DropRequest: Codable, Sendable {
-    public enum Command: String, Codable, Sendable { case send, cancel, resend }
+    public enum Command: String, Codable, Sendable { case send, cancel, resend, resolve }
     public var command: Command
     /// send
     public var numbers: [String]?
@@ -23,8 +23,10 @@ public struct DropRequest: Codable, Sendable {
     public var resolution: String?
     public var sendAt: Date?
     public var cover: Bool?
-    /// cancel / resend
+    /// cancel / resend / resolve
     public var jobID: Int64?
+    /// resolve: the decision on an uncertain job (`SendQueue.UncertainAction` raw value).
+    public var action: String?
 
     public struct DropFile: Codable, Sendable {
         public var name: String
@@ -161,6 +163,14 @@ public actor DropDirectoryIntake: Service {
             case .resend:
                 guard let job = request.jobID else { return "error: no job id" }
                 return try await queue.resend(jobID: job)
+            case .resolve:
+                // An administrator's decision: root or the gateway's own account, not any user of the drop group.
+                guard submitter == 0 || submitter == geteuid() else {
+                    return "refused: only root or the gateway's account may resolve an uncertain job"
+                }
+                guard let job = request.jobID else { return "error: no job id" }
+                guard let action = request.action.flatMap(SendQueue.UncertainAction.init(rawValue:)) else { return "error: no valid action" }
+                return try await queue.resolve(jobID: job, action: action, by: "uid \(submitter) (faxgate queue resolve)")
             case .send:
                 return try await submit(request, id: id, submitter: submitter, raw: raw)
             }

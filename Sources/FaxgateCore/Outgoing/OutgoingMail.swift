@@ -38,7 +38,9 @@ public struct OutgoingMailText: Sendable {
         return lines.joined(separator: "\n") + "\n"
     }
 
-    public enum Status: Sendable { case sent, failed, retrying(next: Date) }
+    /// `uncertain`: the gateway stopped during the call (issue 11); `resendAt` nil means the administrator decides,
+    /// else when it is sent again (`outgoing.uncertain`), `remaining` true when only the unconfirmed pages follow.
+    public enum Status: Sendable { case sent, failed, retrying(next: Date), uncertain(resendAt: Date?, remaining: Bool) }
 
     public func statusSubject(_ status: Status, job: FaxJob) -> String {
         switch (status, german) {
@@ -48,6 +50,8 @@ public struct OutgoingMailText: Sendable {
         case (.failed, false): return "Fax to \(job.number) failed: \(causeText(job.lastCause))"
         case (.retrying, true): return "Fax an \(job.number): neuer Versuch folgt (\(causeText(job.lastCause)))"
         case (.retrying, false): return "Fax to \(job.number): will try again (\(causeText(job.lastCause)))"
+        case (.uncertain, true): return "Fax an \(job.number): möglicherweise teilweise gesendet"
+        case (.uncertain, false): return "Fax to \(job.number): may have been sent partly"
         }
     }
 
@@ -63,6 +67,17 @@ public struct OutgoingMailText: Sendable {
         case .retrying(let next):
             lines.append((german ? "Der Versuch ist fehlgeschlagen; der nächste folgt um " : "The attempt failed; the next one follows at ")
                          + format(next, timeZone) + ".")
+        case .uncertain(let resendAt, let remaining):
+            lines.append(german ? "Das Gateway wurde während der Übertragung unterbrochen; Ihr Fax wurde möglicherweise teilweise gesendet."
+                                : "The gateway was interrupted during the transmission; your fax may have been sent partly.")
+            if let resendAt {
+                let what = remaining ? (german ? "Die nicht bestätigten Seiten werden" : "The pages not confirmed will be")
+                                     : (german ? "Es wird" : "It will be")
+                lines.append(what + (german ? " um " + format(resendAt, timeZone) + " erneut gesendet." : " sent again at " + format(resendAt, timeZone) + "."))
+            } else {
+                lines.append(german ? "Es wird nicht automatisch erneut gesendet; der Administrator entscheidet."
+                                    : "It is not sent again automatically; the administrator decides.")
+            }
         }
         lines.append("")
         var rows: [(String, String, String)] = [
