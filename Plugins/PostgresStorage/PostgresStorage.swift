@@ -4,6 +4,24 @@ import Logging
 import NIOSSL
 import PostgresNIO
 
+// Shared helpers for the area files (CALLS helper). Use them instead of `client.query`/`client.withTransaction`
+// so every operation has a deadline (an unreachable database fails in `operationTimeout`, not after the pool's
+// ~70 s of retries) and errors say what failed:
+//   try await tx("what") { c in … }          one transaction; an error thrown inside comes out as itself
+//                                             (JobStateConflict, StorageError), not as PostgresTransactionError
+//   try await rows("what", "SELECT … \(x)")  -> [PostgresRandomAccessRow], on the pool, all rows collected
+//   try await run("what", "UPDATE …")         statement on the pool, rows discarded
+//   try await c.rows("…", logger) / try await c.run("…", logger)   the same on a transaction's connection
+//   try await withDeadline("what") { … }     any other body (withConnection, COPY, …)
+//   let v: Int64? = try row.value("callID")   decode by column name; a missing column throws StorageError
+//   PostgresStorage.isUniqueViolation(error) / .sqlState(error)   what a server error was
+//   connectionSettings (public), operationTimeout (init parameter, default 20 s)
+// Tables: callMigrations create call, callEvent, document AND intake (jobs reference intake.id); intake has the
+// extra column rawMessage bytea (the order mail, so any node can read it).
+// Conventions: identifiers unquoted in SQL (write the SQLite plugin's camelCase names, PostgreSQL folds them to
+// lowercase, `row.value` folds too). Bytes: bind `Data(bytes)` (a [UInt8] would be a "char" array), decode Data.
+// Times: bind Date (timestamptz). JSON: text. Errors: StorageError ("database unreachable: …" when no connection).
+
 /// `Storage` over PostgreSQL (postgres-nio): several gateway nodes share one database, one queue and the
 /// documents themselves (no shared file system). Every state change is one short transaction with its history
 /// event; nothing holds a transaction open across a call (claims and leases instead, see `claimJobs`).
@@ -17,13 +35,24 @@ public final class PostgresStorage: Storage {
     /// Local spool of this node: files the plugin reads once to store them in the database (rendered jobs,
     /// raw order mails) and the retention categories of files that stay local (logs, the outbox).
     let spoolDirectory: String
+    /// Longest an operation (waiting for a connection included) may take before it fails with "database
+    /// unreachable": the pool alone would keep retrying a dead server for about 70 s while the caller hangs.
+    public let operationTimeout: Duration
+    /// Where the database is, for error messages (never the password).
+    let endpoint: String
+    /// How this handle connects (node coordination opens its own session with the same settings).
+    public let connectionSettings: PostgresConnectionSettings
     private let runTask: Task<Void, Never>
 
-    public init(connection: PostgresConnectionSettings, node: String, spoolDirectory: String, logger: Logger) {
+    public init(connection: PostgresConnectionSettings, node: String, spoolDirectory: String, logger: Logger,
+                operationTimeout: Duration = .seconds(20)) {
         self.client = PostgresClient(configuration: connection.clientConfiguration, backgroundLogger: logger)
         self.logger = logger
         self.node = node
         self.spoolDirectory = spoolDirectory
+        self.operationTimeout = operationTimeout
+        self.connectionSettings = connection
+        self.endpoint = "\(connection.host):\(connection.port)/\(connection.database)"
         let client = self.client
         self.runTask = Task { await client.run() }
     }
@@ -35,8 +64,110 @@ public final class PostgresStorage: Storage {
 
     /// The server's version string (`faxgate version`, `config check`).
     public func serverVersion() async throws -> String {
-        for try await v in try await client.query("SELECT version()", logger: logger).decode(String.self) { return v }
-        return "?"
+        let r = try await rows("server version", "SELECT version() AS v")
+        guard let v: String = try r.first?.value("v") else { throw StorageError("postgres: SELECT version() returned no row") }
+        return v
+    }
+
+    // MARK: Shared helpers (see the comment at the top of the file)
+
+    /// Runs `body` but returns (throws) after `timeout` (default `operationTimeout`) at the latest. The body is
+    /// cancelled then; a body that does not notice (a query on a connection whose peer vanished) finishes in
+    /// the background, the caller is not kept waiting for it.
+    func withDeadline<T: Sendable>(_ what: String, timeout: Duration? = nil,
+                                   _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let limit = timeout ?? operationTimeout
+        let race = DeadlineRace<T>()
+        let work = Task {
+            do { race.finish(.success(try await body())) } catch { race.finish(.failure(error)) }
+        }
+        let timer = Task {
+            try? await Task.sleep(for: limit)
+            if !Task.isCancelled {
+                race.finish(.failure(DeadlineExceeded()))
+                work.cancel()
+            }
+        }
+        defer { timer.cancel() }
+        do {
+            return try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { race.install($0) }
+            } onCancel: {
+                work.cancel()
+                race.finish(.failure(CancellationError()))
+            }
+        } catch is DeadlineExceeded {
+            throw StorageError("database unreachable: \(what): no answer from \(endpoint) within \(Self.seconds(limit)) s")
+        } catch {
+            throw Self.describe(error, what: what, endpoint: endpoint)
+        }
+    }
+
+    /// One transaction under the deadline. Errors thrown by `body` come out unwrapped.
+    func tx<T: Sendable>(_ what: String, timeout: Duration? = nil,
+                         _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await withDeadline(what, timeout: timeout) { [client, logger] in
+            try await client.withTransaction(logger: logger) { c in try await body(c) }
+        }
+    }
+
+    /// A query on the pool; all rows collected (keep results small: pages, not tables).
+    func rows(_ what: String, _ query: PostgresQuery) async throws -> [PostgresRandomAccessRow] {
+        try await withDeadline(what) { [client, logger] in
+            var out: [PostgresRandomAccessRow] = []
+            for try await row in try await client.query(query, logger: logger) { out.append(row.makeRandomAccess()) }
+            return out
+        }
+    }
+
+    /// A statement on the pool; rows it returns are read and dropped.
+    func run(_ what: String, _ query: PostgresQuery) async throws {
+        _ = try await rows(what, query)
+    }
+
+    /// The server's SQLSTATE of an error (e.g. "23505"), nil when it is not a server error.
+    static func sqlState(_ error: any Error) -> String? {
+        if let e = error as? PSQLError { return e.serverInfo?[.sqlState] }
+        if let e = error as? PostgresTransactionError, let inner = e.closureError ?? e.commitError ?? e.beginError { return sqlState(inner) }
+        return nil
+    }
+
+    static func isUniqueViolation(_ error: any Error) -> Bool { sqlState(error) == "23505" }
+
+    /// A storage error that says what failed, without the bound values (they may be a stranger's data).
+    static func describe(_ error: any Error, what: String, endpoint: String) -> any Error {
+        switch error {
+        case is StorageError, is JobStateConflict, is CancellationError:
+            return error
+        case let e as PostgresTransactionError:
+            guard let inner = e.closureError ?? e.beginError ?? e.commitError else { return StorageError("postgres: \(what): transaction failed") }
+            return describe(inner, what: what, endpoint: endpoint)
+        case let e as PSQLError:
+            if e.code == .server {
+                let message = e.serverInfo?[.message] ?? "server error"
+                let detail = e.serverInfo?[.detail].map { " (\($0))" } ?? ""
+                return StorageError("postgres: \(what): \(message)\(detail) [\(e.serverInfo?[.sqlState] ?? "?")]")
+            }
+            if e.code == .queryCancelled { return CancellationError() }
+            let unreachable: Set<PSQLError.Code> = [.connectionError, .serverClosedConnection, .clientClosedConnection, .sslUnsupported,
+                                                     .failedToAddSSLHandler, .uncleanShutdown, .poolClosed,
+                                                     .receivedUnencryptedDataAfterSSLRequest]
+            let underlying = e.underlying.map { ": \(String(describing: $0))" } ?? ""
+            if unreachable.contains(e.code) {
+                return StorageError("database unreachable: \(what): \(endpoint): \(e.code)\(underlying)")
+            }
+            return StorageError("postgres: \(what): \(e.code)\(underlying)")
+        case let e as PostgresDecodingError:
+            return StorageError("postgres: \(what): column \(e.columnName) is not a \(e.targetType) (\(e.code))")
+        default:
+            return StorageError("postgres: \(what): \(error)")
+        }
+    }
+
+    static func seconds(_ d: Duration) -> String {
+        let c = d.components
+        let s = Double(c.seconds) + Double(c.attoseconds) / 1e18
+        return s == s.rounded() ? String(Int(s)) : String(format: "%.1f", s)
     }
 
     // MARK: Schema
@@ -48,29 +179,80 @@ public final class PostgresStorage: Storage {
     }
 
     public func migrate() async throws {
-        try await client.withTransaction(logger: logger) { c in
+        let migrations = Self.migrations
+        // Longer than one operation: another node's migration may hold the lock for a while.
+        try await tx("migrate", timeout: max(operationTimeout, .seconds(120))) { [logger] c in
             // Nodes starting together would race on CREATE TABLE; the first takes this lock, the others wait and
             // then find the migrations applied.
-            try await c.query("SELECT pg_advisory_xact_lock(\(Self.migrationLockKey))", logger: logger)
-            try await c.query("""
+            try await c.run("SELECT pg_advisory_xact_lock(\(Self.migrationLockKey))", logger)
+            try await c.run("""
                 CREATE TABLE IF NOT EXISTS faxgate_migrations (
                     name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())
-                """, logger: logger)
+                """, logger)
             var applied = Set<String>()
-            for try await name in try await c.query("SELECT name FROM faxgate_migrations", logger: logger).decode(String.self) {
-                applied.insert(name)
+            for row in try await c.rows("SELECT name FROM faxgate_migrations", logger) {
+                applied.insert(try row.value("name"))
             }
-            for m in Self.migrations where !applied.contains(m.name) {
+            for m in migrations where !applied.contains(m.name) {
                 for statement in m.statements {
-                    try await c.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                    try await c.run(PostgresQuery(unsafeSQL: statement), logger)
                 }
-                try await c.query("INSERT INTO faxgate_migrations (name) VALUES (\(m.name))", logger: logger)
+                try await c.run("INSERT INTO faxgate_migrations (name) VALUES (\(m.name))", logger)
             }
         }
     }
 
     /// Advisory lock keys (one number space per database): fixed, documented, never reused.
     static let migrationLockKey: Int64 = 0x6661_7800_0001
+}
+
+/// First result wins: the body's or the deadline's.
+private final class DeadlineRace<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var continuation: CheckedContinuation<T, any Error>?
+    private var result: Result<T, any Error>?
+
+    func install(_ c: CheckedContinuation<T, any Error>) {
+        lock.lock()
+        if let result { lock.unlock(); c.resume(with: result); return }
+        continuation = c
+        lock.unlock()
+    }
+
+    func finish(_ r: Result<T, any Error>) {
+        lock.lock()
+        guard result == nil else { lock.unlock(); return }
+        result = r
+        let c = continuation
+        continuation = nil
+        lock.unlock()
+        c?.resume(with: r)
+    }
+}
+
+private struct DeadlineExceeded: Error {}
+
+extension PostgresConnection {
+    /// A query inside a transaction; all rows collected.
+    func rows(_ query: PostgresQuery, _ logger: Logger) async throws -> [PostgresRandomAccessRow] {
+        var out: [PostgresRandomAccessRow] = []
+        for try await row in try await self.query(query, logger: logger) { out.append(row.makeRandomAccess()) }
+        return out
+    }
+
+    /// A statement inside a transaction; rows it returns are read and dropped.
+    func run(_ query: PostgresQuery, _ logger: Logger) async throws {
+        for try await _ in try await self.query(query, logger: logger) {}
+    }
+}
+
+extension PostgresRandomAccessRow {
+    /// The column's value (names fold to lowercase like unquoted SQL identifiers). Optional types read NULL.
+    func value<T: PostgresDecodable>(_ column: String, as type: T.Type = T.self) throws -> T {
+        let name = column.lowercased()
+        guard contains(name) else { throw StorageError("postgres: the result has no column \(column)") }
+        return try self[name].decode(T.self)
+    }
 }
 
 /// One schema step: statements run in the migration transaction, in order.
@@ -154,7 +336,8 @@ public struct PostgresConnectionSettings: Sendable {
             config = .init(host: host, port: port, username: user, password: password, database: database, tls: t)
         }
         config.options.maximumConnections = max(1, maxConnections)
-        config.options.connectTimeout = .seconds(10)
+        // Short: a dead host should not eat the operation's whole deadline in one attempt.
+        config.options.connectTimeout = .seconds(5)
         return config
     }
 }
