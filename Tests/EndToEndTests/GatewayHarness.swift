@@ -15,7 +15,42 @@ final class GatewayHarness: @unchecked Sendable {
     var logPath: String { dir.path + "/faxgate.log" }
     private(set) var process: Process?
 
+    /// Where `faxgate serve` keeps its state: the embedded SQLite file in the spool, or a fresh database of its
+    /// own in the test run's PostgreSQL cluster (TestSupport.PostgresServer).
+    enum StorageBackend: Sendable, Equatable { case sqlite, postgres }
+
+    /// The backend a harness takes when its options do not say: the *Postgres*EndToEndTests re-run existing
+    /// suites' tests unchanged inside `$defaultStorage.withValue(.postgres) { … }`.
+    @TaskLocal static var defaultStorage: StorageBackend = .sqlite
+
+    /// What a PostgreSQL harness left behind, taken by `shutdown()` before its database is dropped: the re-run
+    /// suites cannot see their harness, so this is how a wrapper proves the run really stored into PostgreSQL.
+    final class StorageObservation: @unchecked Sendable {
+        private let lock = NSLock()
+        private var _rows: [String: Int] = [:]
+        private var _sqliteFiles: [String] = []
+        /// Rows per table (lower-cased names), summed over every harness of the run.
+        var rows: [String: Int] { lock.lock(); defer { lock.unlock() }; return _rows }
+        /// SQLite files found in a spool (there must be none with driver postgres).
+        var sqliteFiles: [String] { lock.lock(); defer { lock.unlock() }; return _sqliteFiles }
+        var harnesses: Int { lock.lock(); defer { lock.unlock() }; return _harnesses }
+        private var _harnesses = 0
+        func record(rows: [String: Int], sqliteFiles: [String]) {
+            lock.lock(); defer { lock.unlock() }
+            _harnesses += 1
+            _rows.merge(rows, uniquingKeysWith: +)
+            _sqliteFiles += sqliteFiles
+        }
+        /// Rows in the tables whose name contains `part` (case-insensitive).
+        func rows(containing part: String) -> Int {
+            rows.filter { $0.key.contains(part.lowercased()) }.map(\.value).reduce(0, +)
+        }
+    }
+    @TaskLocal static var storageObservation: StorageObservation?
+
     struct Options {
+        /// `storage:` of the config (see `StorageBackend`).
+        var storage: StorageBackend = GatewayHarness.defaultStorage
         var smtpSecurity = "starttls"
         var formats = ["pdf"]
         var language = "de"
@@ -69,6 +104,9 @@ final class GatewayHarness: @unchecked Sendable {
     /// unless `options.web` names its own `listen`.
     let webPort: Int
     var webURL: String { "http://127.0.0.1:\(webPort)" }
+    /// With `.postgres`: the cluster and this harness's database (dropped by `shutdown()`).
+    let postgres: PostgresServer?
+    let postgresDatabase: String?
 
     /// `web:` with a free loopback port, plus `options.web`'s lines.
     var webSection: String {
@@ -81,18 +119,55 @@ final class GatewayHarness: @unchecked Sendable {
         self.options = options
         webPort = try FreePort.loopbackTCP()
         dir = try TemporaryDirectory("faxgate-e2e")
+        if options.storage == .postgres {
+            let server = try PostgresServer.shared()
+            postgres = server
+            postgresDatabase = try server.createDatabase("e2e")
+        } else {
+            postgres = nil
+            postgresDatabase = nil
+        }
         mail = try MailServers.start()
         simulator = CapiSimulator(port: options.simulatorPort, wire: options.capiWire, profile: options.controllerProfile)
         try simulator.start()
         try writeConfig()
     }
 
+    /// `storage:` for PostgreSQL as a production node reaches it: the password role (SCRAM over TLS only, its
+    /// password in a 0600 file) and verify-full against the cluster's CA; empty for SQLite (the default file).
+    func storageSection() throws -> String {
+        guard let server = postgres, let database = postgresDatabase else { return "" }
+        let passwordFile = try server.writePasswordFile(in: dir.path)
+        return """
+        storage:
+          driver: postgres
+          postgres:
+            host: localhost
+            port: \(server.port)
+            database: \(database)
+            user: \(server.passwordRole)
+            password_file: \(passwordFile)
+            tls: verify-full
+            ca_file: \(server.caFile)
+            max_connections: 4
+        """
+    }
+
+    /// SQL as the superuser in this harness's PostgreSQL database (what the gateway really stored).
+    @discardableResult
+    func psql(_ sql: String) throws -> String {
+        guard let server = postgres, let database = postgresDatabase else { throw ToolError(description: "not on PostgreSQL") }
+        return try server.psql(sql, database: database)
+    }
+
     func writeConfig() throws {
         try (mail.password + "\n").write(toFile: dir.path + "/smtp-password", atomically: true, encoding: .utf8)
+        let storage = try storageSection()
         let port = options.smtpSecurity == "tls" ? mail.smtpsPort : mail.smtpStartTLSPort
         let yaml = """
         spool_directory: \(spool)
         hostname: faxgate.e2e.test
+        \(storage)
         log:
           level: debug
           redact_from: info
@@ -234,6 +309,26 @@ final class GatewayHarness: @unchecked Sendable {
         stopGateway()
         simulator.stop()
         mail.stop()
+        if let server = postgres, let database = postgresDatabase {
+            if let observation = Self.storageObservation { observe(into: observation) }
+            server.dropDatabase(database)
+        }
+    }
+
+    /// Exact row counts of every table in the harness's database, and any *.sqlite* file in the spool.
+    private func observe(into observation: StorageObservation) {
+        var rows: [String: Int] = [:]
+        let sql = """
+            SELECT lower(table_name), (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I',
+                   table_schema, table_name), false, true, '')))[1]::text
+            FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'
+            """
+        for line in ((try? psql(sql)) ?? "").split(separator: "\n") {
+            let parts = line.split(separator: "|")
+            if parts.count == 2, let n = Int(parts[1]) { rows[String(parts[0]), default: 0] += n }
+        }
+        let files = (FileManager.default.enumerator(atPath: spool)?.allObjects as? [String] ?? []).filter { $0.contains(".sqlite") }
+        observation.record(rows: rows, sqliteFiles: files)
     }
 
     /// The journal as the admin sees it, through the CLI.
