@@ -16,7 +16,7 @@ public struct FaxgateCommand: AsyncParsableCommand {
         version: FaxgateVersion.string,
         subcommands: [Serve.self, ConfigCommand.self, Journal.self, Show.self, Send.self, Queue.self, Cancel.self, Resend.self,
                       Version.self, Bench.self, RetentionCommand.self, SnapshotCommand.self, GDPRCommand.self, Render.self,
-                      IntakeCommand.self, UserCommand.self, AuditCommand.self])
+                      IntakeCommand.self, UserCommand.self, AuditCommand.self, StorageCommand.self])
     public init() {}
 }
 
