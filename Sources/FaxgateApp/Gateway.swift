@@ -23,6 +23,11 @@ struct Gateway {
         try FileManager.default.createDirectory(atPath: config.spoolDirectory, withIntermediateDirectories: true)
         let storage = try PluginRegistry.storage(config)
         try await storage.migrate()
+        // Several nodes on one database (a storage plugin that can coordinate them): singletons on the leader only,
+        // no new work while fenced, wake-ups from other nodes. Alone: always leader, never fenced.
+        let provided = (storage as? any NodeCoordinationProviding)?
+            .nodeCoordination(node: config.node.effectiveID, settings: config.node, logger: logger.with(label: "node"))
+        let coordination: any NodeCoordination = provided ?? LocalNodeCoordination(node: config.node.effectiveID)
         // File infrastructure + office settings, read per call/mail by the components below: web edits apply
         // without a restart (README "Settings: file and web").
         let live = LiveConfiguration(config)
@@ -61,7 +66,8 @@ struct Gateway {
                 }
             }
         }
-        let transport = PluginRegistry.transport(config, handler: pipeline, logger: logger.with(label: "capi"))
+        let transport = PluginRegistry.transport(
+            config, handler: FencedReceptionHandler(base: pipeline, coordination: coordination, logger: logger.with(label: "reception")), logger: logger.with(label: "capi"))
 
         // Mail → fax: the queue dials; intakes (IMAP mailboxes, the CLI's drop directory) feed the processor.
         let sender = MailAddress(from.address, displayName: from.name)
@@ -73,15 +79,25 @@ struct Gateway {
                 }),
                 stationIDs: Dictionary(uniqueKeysWithValues: config.extensions.map { ($0.name, (id: $0.stationID ?? "", headline: $0.headline ?? "")) }),
                 rules: DialRules(config)).withNodeSettings(of: config),
-            storage: storage, transport: transport, outbox: outbox, logger: logger.with(label: "queue"), live: live)
+            storage: storage, transport: transport, outbox: outbox, logger: logger.with(label: "queue"), live: live,
+            pausedReason: { coordination.isFenced ? "this node is fenced: its database connection is lost" : nil },
+            sweepsForOthers: { coordination.isLeader(of: NodeSingleton.leaseExpiry) })
         let processor = try SubmissionProcessor(
             settings: .init(spoolDirectory: config.spoolDirectory, from: sender, hostname: hostname), config: config,
             storage: storage, outbox: outbox, logger: logger.with(label: "submission"), live: live, jobsAdded: { queue.wake() })
+        await processor.setDigestGate { coordination.isLeader(of: NodeSingleton.adminDigest) }
+        // Shared database: refusals another node recorded reach the admin through the leader's periodic digest.
+        let digest: [any Service] = provided == nil ? [] : [LeaderOnlyService(
+            NodeSingleton.adminDigest, coordination: coordination,
+            base: PeriodicDigest(processor: processor, every: .seconds(max(1, config.outgoing.replies.adminDigestMinutes) * 60),
+                                 logger: logger.with(label: "submission")),
+            logger: logger.with(label: "submission"))]
         let drop = try DropDirectoryIntake(directory: config.spoolDirectory + "/drop", storage: storage, processor: processor,
                                            queue: queue, logger: logger.with(label: "drop"))
         let intakes = try PluginRegistry.mailIntakes(config, storage: storage, processor: processor, logger: logger.with(label: "intake"))
 
         let retention = try await PrivacyAssembly.retentionService(config, storage: storage, logger: logger.with(label: "retention"), live: live)
+            .map { LeaderOnlyService(NodeSingleton.retention, coordination: coordination, base: $0, logger: logger.with(label: "retention")) }
         let web = try webServices(storage: storage, live: live, pipeline: pipeline, queue: queue, processor: processor,
                                   transport: transport, intakes: intakes, outbox: outbox)
         logger.info("faxgate \(FaxgateVersion.string) starting", metadata: [
@@ -91,12 +107,15 @@ struct Gateway {
         let webConfigs: [ServiceGroupConfiguration.ServiceConfiguration] = web.map { .init(service: $0) }
         let group = ServiceGroup(configuration: .init(
             services: [
+                .init(service: coordination),
+                .init(service: JobWakeForwarder(coordination: coordination, queue: queue)),
                 .init(service: outbox),
                 .init(service: pipeline),
                 .init(service: transport),
                 .init(service: queue),
                 .init(service: drop),
-            ] + intakes.map { .init(service: $0) } + (retention.map { [.init(service: $0)] } ?? []) + webConfigs,
+            ] + intakes.map { .init(service: $0) } + (retention.map { [.init(service: $0)] } ?? [])
+                + digest.map { .init(service: $0) } + webConfigs,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()
@@ -142,6 +161,31 @@ struct Gateway {
         return SMTPSettings(host: config.smtp.host, port: config.smtp.port, security: security, username: config.smtp.username,
                             password: password, caFile: config.smtp.caFile, heloName: config.hostname,
                             timeoutSeconds: config.smtp.timeoutSeconds)
+    }
+}
+
+/// Another node made jobs claimable (NOTIFY): the queue looks now instead of at its next poll.
+struct JobWakeForwarder: Service {
+    let coordination: any NodeCoordination
+    let queue: SendQueue
+    func run() async throws {
+        let wakeups = coordination.jobWakeups()
+        try? await cancelWhenGracefulShutdown { for await _ in wakeups { queue.wake() } }
+    }
+}
+
+/// The admin digest at each period's end, on the leader (runs under `LeaderOnlyService`).
+struct PeriodicDigest: Service {
+    let processor: SubmissionProcessor
+    let every: Duration
+    let logger: Logger
+    func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: every) } } catch { return }
+            do { try await processor.sendAdminDigestIfDue() } catch {
+                logger.error("admin digest not queued", metadata: ["error": "\(error)"])
+            }
+        }
     }
 }
 

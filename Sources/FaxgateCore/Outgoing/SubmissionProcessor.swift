@@ -227,6 +227,8 @@ public actor SubmissionProcessor {
     /// refusals nobody was told about with redacted senders. Its outbox id is derived from the period, so a step
     /// repeated after a crash never mails twice; refusals after this period's digest wait for the next one.
     public func sendAdminDigestIfDue(now: Date = Date()) async throws {
+        // Several nodes: only the leader mails it (the refusals are in the shared database; see `setDigestGate`).
+        guard mailsDigest() else { return }
         let period = TimeInterval(max(1, config.outgoing.replies.adminDigestMinutes) * 60)
         let start = floor(now.timeIntervalSince1970 / period) * period
         let digestID = "admin-digest-\(Int64(start))"
@@ -253,6 +255,11 @@ public actor SubmissionProcessor {
     }
 
     private var digestScheduled = false
+    private var mailsDigest: @Sendable () -> Bool = { true }
+
+    /// Cluster seam: whether this node mails the admin digest now (the leader of the singleton `admin-digest`);
+    /// the leader calls `sendAdminDigestIfDue` periodically, so refusals another node recorded are not forgotten.
+    public func setDigestGate(_ gate: @escaping @Sendable () -> Bool) { mailsDigest = gate }
 
     /// Refusals after this period's digest go out at the start of the next period, even if no mail comes then.
     private func scheduleDigest(at date: Date) {
