@@ -138,7 +138,8 @@ public actor SendQueue: Service {
         if !ids.isEmpty {
             do {
                 let held = try await storage.renewLeases(node: s.node, jobIDs: ids, until: Date().addingTimeInterval(TimeInterval(s.leaseSeconds)))
-                for id in ids where !held.contains(id) && !lostLeases.contains(id) {
+                // A call that ended while the renewal ran left `inFlight` before writing its result: not lost.
+                for id in ids where !held.contains(id) && !lostLeases.contains(id) && inFlight[id] != nil {
                     lostLeases.insert(id)
                     logger.error("lease lost during the call: another node took the job; its result will not be recorded as ours",
                                  metadata: ["job": "\(id)", "node": "\(s.node)"])
@@ -376,6 +377,7 @@ public actor SendQueue: Service {
         }
         job.leaseOwner = nil
         job.leaseUntil = nil
+        if let id = job.id { inFlight[id] = nil }  // the result is written now: no more heartbeats for it
         do {
             try await storage.updateJob(job, expecting: .active, event: "\(outcome.cause.rawValue): \(outcome.text)\(fallbackNote)")
             GatewayMetrics.jobFinished(job.state)
