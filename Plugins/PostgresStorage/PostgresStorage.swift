@@ -180,6 +180,8 @@ public final class PostgresStorage: Storage {
 
     public func migrate() async throws {
         let migrations = Self.migrations
+        // Reach the server under the normal deadline first: only the wait for the lock may take longer.
+        try await run("connect", "SELECT 1")
         // Longer than one operation: another node's migration may hold the lock for a while.
         try await tx("migrate", timeout: max(operationTimeout, .seconds(120))) { [logger] c in
             // Nodes starting together would race on CREATE TABLE; the first takes this lock, the others wait and
