@@ -110,6 +110,9 @@ extension PostgresStorage: PrivacyStorage {
         out["documents"] = try await scalar("SELECT COUNT(*) FROM document")
         out["documents.bytes"] = try await scalar("SELECT COALESCE(SUM(octet_length(bytes)), 0)::bigint FROM document")
         out["jobs"] = try await scalar("SELECT COUNT(*) FROM job")
+        out["job_documents"] = try await scalar("SELECT COUNT(*) FROM jobDocument")
+        out["job_documents.bytes"] = try await scalar("SELECT COALESCE(SUM(octet_length(bytes)), 0)::bigint FROM jobDocument")
+        out["intake_messages.bytes"] = try await scalar("SELECT COALESCE(SUM(octet_length(rawMessage)), 0)::bigint FROM intake")
         out["audit_records"] = try await scalar("SELECT COUNT(*) FROM auditRecord")
         out["legal_holds"] = try await scalar("SELECT COUNT(*) FROM legalHold")
         return out
@@ -223,14 +226,20 @@ extension PostgresStorage: PrivacyStorage {
             var rows = 0
             var intakes: Set<Int64> = []
             var sffPaths: Set<String> = []
-            for try await (intake, sff) in try await c.query("SELECT intakeID, sffPath FROM job WHERE id = ANY(\(ids))", logger: logger)
-                .decode((Int64?, String).self) {
+            var documents: Set<Int64> = []
+            for try await (intake, sff, document) in try await c.query("SELECT intakeID, sffPath, documentID FROM job WHERE id = ANY(\(ids))", logger: logger)
+                .decode((Int64?, String, Int64?).self) {
                 if let intake { intakes.insert(intake) }
+                if let document { documents.insert(document) }
                 sffPaths.insert(sff)
             }
             rows += try await count(c.query("DELETE FROM jobEvent WHERE jobID = ANY(\(ids)) RETURNING 1", logger: logger))
             rows += try await count(c.query("DELETE FROM job WHERE id = ANY(\(ids)) RETURNING 1", logger: logger))
-            rows += try await Self.deleteOrphanJobDocuments(c, logger: logger)
+            // The stored SFF is shared by all recipients of one mail (and a resend): it goes with the last job using it.
+            rows += try await count(c.query("""
+                DELETE FROM jobDocument d WHERE d.id = ANY(\(Array(documents))) AND NOT EXISTS (SELECT 1 FROM job j WHERE j.documentID = d.id)
+                RETURNING 1
+                """, logger: logger))
             var files: [String] = []
             // The rendered document is shared by all recipients of one mail: its local copy goes with the last of them.
             for try await sff in try await c.query("""
@@ -245,11 +254,6 @@ extension PostgresStorage: PrivacyStorage {
             }
             return (rows, files)
         }
-    }
-
-    /// Documents of jobs no job refers to any more (one document serves every recipient of a mail).
-    static func deleteOrphanJobDocuments(_ c: PostgresConnection, logger: Logger) async throws -> Int {
-        0
     }
 
     /// Intake records in the given states received before the cutoff (nil: all), oldest first.
@@ -528,5 +532,5 @@ enum PostgresOutboxTraces {
 
 extension PostgresStorage {
     /// The tables holding a job and its document (the JOBS part's schema).
-    static var jobTables: [String] { ["jobEvent", "job"] }
+    static var jobTables: [String] { ["jobEvent", "job", "jobDocument"] }
 }

@@ -34,6 +34,9 @@ final class PostgresByteScanTests: XCTestCase {
         }
 
         let data = f.server.dataDirectory
+        func describe(_ found: [String: [String]]) -> String {
+            found.isEmpty ? "none" : found.map { "\($0.key) in \($0.value.map(f.relationName).joined(separator: ", "))" }.sorted().joined(separator: "; ")
+        }
         try f.server.psql("CHECKPOINT")
         let before = scan(data, subdirectories: ["base", "global"], for: old + new)
         for needle in old + new { XCTAssertNotNil(before[needle], "fixture: \(needle) not in any table file before retention") }
@@ -45,6 +48,8 @@ final class PostgresByteScanTests: XCTestCase {
         XCTAssertNil(gone)
         try f.server.psql("CHECKPOINT")
         let afterPlain = scan(data, subdirectories: ["base", "global"], for: old)
+        // Named now: VACUUM FULL gives the tables new files.
+        let plainText = describe(afterPlain)
 
         // The full compaction of the same tables, as `vacuum: .full` runs it after a pass.
         for category in f.storage.retentionCategories(spoolDirectory: f.spool, countryCode: "49", vacuum: .full) {
@@ -62,8 +67,8 @@ final class PostgresByteScanTests: XCTestCase {
         let wal = scan(data, subdirectories: ["pg_wal"], for: old)
         print("""
             PostgreSQL byte scan (\(filesUnder(data + "/base").count) files in base/):
-              after retention + plain VACUUM + CHECKPOINT, in table files: \(afterPlain.isEmpty ? "none" : afterPlain.map { "\($0.key) in \($0.value)" }.sorted().joined(separator: "; "))
-              after VACUUM FULL + CHECKPOINT, in table files: none of \(old.count) markers
+              after retention + plain VACUUM + CHECKPOINT, in table files: \(plainText)
+              after VACUUM FULL + CHECKPOINT, in table files: \(describe(afterFull.filter { old.contains($0.key) }))
               in pg_wal: \(wal.isEmpty ? "none" : wal.map { "\($0.key) in \($0.value.count) segment(s)" }.sorted().joined(separator: "; "))
             """)
     }

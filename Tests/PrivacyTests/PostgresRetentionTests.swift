@@ -130,6 +130,15 @@ final class PostgresRetentionFixture {
                                holdStore: storage, audit: storage, exporter: nil, logger: Logger(label: "t"))
     }
 
+    /// "base/<db>/<filenode>[.n|_fsm|_vm]" → the relation's name in this database (for the report).
+    func relationName(_ path: String) -> String {
+        let parts = path.split(separator: "/")
+        guard parts.count == 3, let node = parts[2].split(whereSeparator: { $0 == "." || $0 == "_" }).first, Int(node) != nil else { return path }
+        let name = (try? server.psql("SELECT COALESCE(pg_filenode_relation(0, \(node))::regclass::text, '?')", database: database))?
+            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+        return "\(path) (\(name))"
+    }
+
     /// How often the table was vacuumed by hand (pg_stat_user_tables).
     func vacuumCount(_ table: String) throws -> Int {
         Int(try server.psql("SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = '\(table.lowercased())'", database: database)
@@ -264,6 +273,7 @@ final class PostgresRetentionTests: XCTestCase {
         let stats = try await f.storage.statistics()
         XCTAssertEqual(stats["documents"], 2 * 3 + 1, "held, in-flight and new fax: 2 each; new voicemail: 1")
         XCTAssertEqual(stats["jobs"], 2)
+        XCTAssertEqual(stats["job_documents"], 2, "the old job's stored SFF went with it")
         XCTAssertEqual(stats["legal_holds"], 0)
         let kinds = try await f.storage.storedDataKinds()
         XCTAssertEqual(kinds, ["received_faxes", "voicemails", "sent_faxes", "rejected_mails"])
