@@ -62,6 +62,10 @@ public final class PostgresStorage: Storage {
     /// Ends the connection pool. Queries after this fail.
     public func close() { runTask.cancel() }
 
+    /// The postgres-nio release this plugin is built and tested with (Package.resolved pins it; the library does not
+    /// report its own version at run time).
+    public static let clientLibraryVersion = "1.33.2"
+
     /// The server's version string (`faxgate version`, `config check`).
     public func serverVersion() async throws -> String {
         let r = try await rows("server version", "SELECT version() AS v")

@@ -1,5 +1,6 @@
 import FaxDocument
 import MailOut
+import PostgresStorage
 import SQLiteStorage
 
 /// Versions of the C libraries actually loaded, for `faxgate version` and support snapshots.
@@ -9,6 +10,8 @@ enum LibraryVersions {
             "libtiff: \(FaxDocumentLibrary.libtiffVersion)",
             "libcurl: \(MailOutLibrary.curlVersion)",
             "sqlite: \(SQLiteStorage.sqliteVersion)",
+            // The client library; the server's version needs a connection (`PostgresStorage.serverVersion()`).
+            "postgres-nio: \(PostgresStorage.clientLibraryVersion)",
         ]
     }
 }

@@ -5,6 +5,7 @@ import Foundation
 import IMAPIntake
 import MailIn
 import Logging
+import PostgresStorage
 import SQLiteStorage
 
 /// Builds the plugins the configuration names. Adding a plugin means one line here and one target.
@@ -14,10 +15,12 @@ enum PluginRegistry {
         var description: String { "unknown \(kind) plugin '\(name)' (available: \(known.joined(separator: ", ")))" }
     }
 
-    static let storageDrivers = ["sqlite"]
+    static let storageDrivers = ["sqlite", "postgres"]
     static let transports = ["capi"]
 
-    static func storage(_ config: Configuration, readOnly: Bool = false) throws -> any Storage {
+    /// `readOnly` is SQLite's (the CLI opens the file without write access); a PostgreSQL handle is the same for
+    /// both, the commands that pass it only read.
+    static func storage(_ config: Configuration, readOnly: Bool = false, logger: Logger = Logger(label: "faxgate.storage")) throws -> any Storage {
         switch config.storage.driver {
         case "sqlite":
             let path = config.storage.path ?? config.spoolDirectory + "/faxgate.sqlite"
@@ -25,6 +28,12 @@ enum PluginRegistry {
                 try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             }
             return try SQLiteStorage(path: path, readOnly: readOnly)
+        case "postgres":
+            guard let settings = config.storage.postgres else {
+                throw ValidationFailure("storage.driver is postgres but there is no storage.postgres section")
+            }
+            return PostgresStorage(connection: try PostgresConnectionSettings(settings), node: config.node.effectiveID,
+                                   spoolDirectory: config.spoolDirectory, logger: logger)
         default:
             throw UnknownPlugin(kind: "storage", name: config.storage.driver, known: storageDrivers)
         }

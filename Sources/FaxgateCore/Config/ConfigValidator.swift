@@ -97,6 +97,7 @@ public enum ConfigValidator {
         problems += validateUnknownNumbers(c)
         problems += validateOutgoing(c)
         problems += validateWeb(c)
+        problems += validateStorage(c)
         if let name = c.catchAll, !c.extensions.contains(where: { $0.name == name }) {
             problem([.key("catch_all")], "no extension is named '\(name)'")
         }
