@@ -96,6 +96,9 @@ final class PostgresAccountConformanceTests: XCTestCase {
         }
     }
 
+    /// Sequential scans and sorts priced out: the plan shows what the indexes can serve.
+    static let indexesOnly = ["enable_seqscan = off", "enable_sort = off"]
+
     private static func attempt(_ body: @Sendable () async throws -> StoredSetting) async -> Result<StoredSetting, any Error> {
         do { return .success(try await body()) } catch { return .failure(error) }
     }
@@ -120,16 +123,23 @@ final class PostgresAccountConformanceTests: XCTestCase {
             ("states", CallQuery(states: [.mailed, .rejected], limit: 50)),
         ]
         for (label, q) in admin {
-            let plan = try await storage.callPagePlan(q, indexesOnly: true).joined(separator: "\n")
+            let plan = try await storage.callPagePlan(q, settings: Self.indexesOnly).joined(separator: "\n")
             XCTAssertFalse(plan.contains("Sort"), "\(label): the index delivers the order\n\(plan)")
             XCTAssertFalse(plan.contains("Seq Scan"), "\(label)\n\(plan)")
             XCTAssertTrue(plan.contains("Index"), "\(label)\n\(plan)")
         }
         // A user's extensions: one index range per extension, the merge sorts at most extensions × limit rows.
-        let user = try await storage.callPagePlan(CallQuery(extensions: ["sales", "support"], beforeID: ids[5], limit: 50), indexesOnly: true)
+        let user = try await storage.callPagePlan(CallQuery(extensions: ["sales", "support"], beforeID: ids[5], limit: 50), settings: Self.indexesOnly)
             .joined(separator: "\n")
         XCTAssertFalse(user.contains("Seq Scan on call"), user)
         XCTAssertTrue(user.contains("call_on_extensionname_startedat_id"), user)
+        // A text search ("contains", any case, % and _ escaped) can be answered from the trigram index instead of
+        // reading every call; with plain index scans off, that is the only index way left.
+        for text in ["ACME 100%", "030 1234567"] {
+            let plan = try await storage.callPagePlan(CallQuery(text: text, limit: 50), settings: ["enable_seqscan = off", "enable_indexscan = off"])
+                .joined(separator: "\n")
+            XCTAssertTrue(plan.contains("Bitmap Index Scan on call_on_text_trgm"), "\(text)\n\(plan)")
+        }
         // And the page itself is right (the plan is not all this checks).
         let page = try await storage.searchCalls(CallQuery(extensions: ["sales", "support"], beforeID: ids[5], limit: 3)).compactMap(\.id)
         XCTAssertEqual(page, [ids[4], ids[3], ids[2]])
