@@ -313,6 +313,8 @@ public actor SendQueue: Service {
             let calling = settings.callingNumbers[job.extensionName]
             let station = settings.stationIDs[job.extensionName]
             logger.info("dialling", metadata: meta)
+            // The job is active and leased in the database; the process dies as if the power went during the call.
+            TestCrashPoint.reached("on-the-line")
             outcome = await transport.send(OutgoingFax(
                 jobID: job.id ?? 0, dialString: dial, callingNumber: calling?.number,
                 restrictCallingNumber: calling?.hide ?? false, stationID: station?.id ?? "", headline: station?.headline ?? "",
@@ -428,7 +430,7 @@ public actor SendQueue: Service {
         // A job ended by an uncertain split told its sender then (the new job reports the rest).
         for job in finished where MailboxSyntax.isAddress(job.sender) && job.lastCause != Self.uncertainSplitCause {
             let status: OutgoingMailText.Status = job.state == .done ? .sent : .failed
-            guard !outbox.isKnown(Self.outboxID(status, job: job)) else { continue }
+            guard !(await outbox.isKnown(Self.outboxID(status, job: job))) else { continue }
             logger.notice("status mail of a finished job was not queued before the last stop; queueing it now", metadata: ["job": "\(job.id ?? 0)"])
             await report(status, job: job, sff: [UInt8](FileManager.default.contents(atPath: job.sffPath) ?? Data()))
         }

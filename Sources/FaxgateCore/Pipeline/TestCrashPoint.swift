@@ -7,7 +7,8 @@ import Foundation
 /// recorded that; a SIGKILL from outside cannot hit those microseconds. With e.g.
 /// `FAXGATE_TEST_CRASH_AFTER=imap-move` the process kills itself with SIGKILL right after that step — no
 /// cleanup, no flush, just like a power cut as far as the process is concerned. Nothing else reads the variable;
-/// without it `reached` is a no-op. Steps: `imap-move`, `smtp-accepted`, `dial`, `mail-queued`.
+/// without it `reached` is a no-op. Steps: `imap-move`, `smtp-accepted`, `dial`, `mail-queued`,
+/// `on-the-line` (an outgoing job claimed and about to be dialled).
 public enum TestCrashPoint {
     static let armed: String? = ProcessInfo.processInfo.environment["FAXGATE_TEST_CRASH_AFTER"]
 
