@@ -44,6 +44,23 @@ public struct PostgresImportRows: Sendable {
     }
 }
 
+/// Documents kept once per spool path in a table of their own (the job documents: several jobs of one mail
+/// share one rendering), referenced from the row by id.
+public struct PostgresImportDocuments: Sendable {
+    public var table: PostgresImportTable
+    public var idColumn: String
+    public var pathColumn: String
+    public var bytesColumn: String
+    /// The row's column that references `table.idColumn`; the batch's value for it is the path (text).
+    public var referenceColumn: String
+    public var files: [String: [UInt8]]
+    public init(table: PostgresImportTable, idColumn: String, pathColumn: String, bytesColumn: String, referenceColumn: String,
+                files: [String: [UInt8]]) {
+        self.table = table; self.idColumn = idColumn; self.pathColumn = pathColumn; self.bytesColumn = bytesColumn
+        self.referenceColumn = referenceColumn; self.files = files
+    }
+}
+
 public struct ImportRefused: Error, CustomStringConvertible {
     public var description: String
 }
@@ -117,10 +134,16 @@ extension PostgresStorage {
     /// Returns how many rows were inserted.
     @discardableResult
     public func importBatch(source: String, table: PostgresImportTable, columns: [String], rows: [[TableValue]],
-                            beside: PostgresImportRows? = nil, sourceTable: String, lastKey: Int64?, copied: Int,
+                            beside: PostgresImportRows? = nil, documents: PostgresImportDocuments? = nil, sourceTable: String, lastKey: Int64?, copied: Int,
                             finished: Bool) async throws -> Int {
         try await client.withTransaction(logger: logger) { c in
-            let inserted = try await insert(c, table: table, columns: columns, rows: rows)
+            var special: [String: String] = [:]
+            if let d = documents {
+                let files = d.files.sorted { $0.key < $1.key }.map { [TableValue.text($0.key), .blob($0.value)] }
+                _ = try await insert(c, table: d.table, columns: [d.pathColumn, d.bytesColumn], rows: files)
+                special[d.referenceColumn] = "(SELECT \(Self.quoted(d.idColumn)) FROM \(Self.quoted(d.table.name)) WHERE \(Self.quoted(d.pathColumn)) = $?::text)"
+            }
+            let inserted = try await insert(c, table: table, columns: columns, rows: rows, special: special)
             if let beside { _ = try await insert(c, table: beside.table, columns: beside.columns, rows: beside.rows) }
             try await c.query("""
                 INSERT INTO faxgate_import_progress (source, table_name, last_key, copied, finished)
@@ -132,7 +155,8 @@ extension PostgresStorage {
         }
     }
 
-    private func insert(_ c: PostgresConnection, table: PostgresImportTable, columns: [String], rows: [[TableValue]]) async throws -> Int {
+    private func insert(_ c: PostgresConnection, table: PostgresImportTable, columns: [String], rows: [[TableValue]],
+                        special: [String: String] = [:]) async throws -> Int {
         guard !rows.isEmpty else { return 0 }
         let types = try columns.map { name in
             guard let col = table.column(name) else { throw StorageError("import: \(table.name) has no column \(name)") }
@@ -151,8 +175,13 @@ extension PostgresStorage {
                 var placeholders: [String] = []
                 for (i, value) in row.enumerated() {
                     n += 1
-                    try Self.bind(value, as: types[i], into: &binds)
-                    placeholders.append(Self.placeholder(n, type: types[i]))
+                    if let template = special[columns[i]] {
+                        try Self.bind(value, as: "text", into: &binds)
+                        placeholders.append(template.replacingOccurrences(of: "$?", with: "$\(n)"))
+                    } else {
+                        try Self.bind(value, as: types[i], into: &binds)
+                        placeholders.append(Self.placeholder(n, type: types[i]))
+                    }
                 }
                 tuples.append("(" + placeholders.joined(separator: ", ") + ")")
             }
@@ -218,6 +247,24 @@ extension PostgresStorage {
         var out: [[TableValue]] = []
         for try await row in try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger) {
             out.append(try row.map(Self.value))
+        }
+        return out
+    }
+
+    /// (row key, document bytes) in key order for rows whose document lives in `documents.table` (verification).
+    public func importReferencedDocuments(_ table: PostgresImportTable, keyColumn: String, documents d: PostgresImportDocuments,
+                                          afterKey: Int64, limit: Int) async throws -> [(Int64, [UInt8]?)] {
+        let sql = """
+            SELECT r.\(Self.quoted(keyColumn)), d.\(Self.quoted(d.bytesColumn)) FROM \(Self.quoted(table.name)) r
+            LEFT JOIN \(Self.quoted(d.table.name)) d ON d.\(Self.quoted(d.idColumn)) = r.\(Self.quoted(d.referenceColumn))
+            WHERE r.\(Self.quoted(keyColumn)) > $1 ORDER BY r.\(Self.quoted(keyColumn)) LIMIT $2
+            """
+        var binds = PostgresBindings()
+        binds.append(afterKey)
+        binds.append(Int64(limit))
+        var out: [(Int64, [UInt8]?)] = []
+        for try await (key, bytes) in try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger).decode((Int64, Data?).self) {
+            out.append((key, bytes.map { [UInt8]($0) }))
         }
         return out
     }
@@ -300,5 +347,52 @@ extension PostgresStorage {
         case .float4, .float8: return .real(try cell.decode(Double.self))
         default: return .text(try cell.decode(String.self))
         }
+    }
+}
+
+// MARK: Bench
+
+extension PostgresStorage {
+    /// `faxgate bench storage`: `count - 1` copies of the call `template` in one INSERT … SELECT over
+    /// generate_series, each 3 minutes older than the one before, numbers and kinds varied like `bench web` does on
+    /// SQLite. Columns by name from the catalog (the call table's shape is the CALLS area's).
+    public func benchFillCalls(template: Int64, count: Int) async throws {
+        guard count > 1 else { return }
+        let tables = try await importTables()
+        guard let table = tables.first(where: { ["call", "calls"].contains(TableCanonical.normalize($0.name)) }) else {
+            throw StorageError("bench: no call table")
+        }
+        let overrides: [String: String] = [
+            "startedat": "t.%@ - g.i * interval '3 minutes'",
+            "endedat": "t.%@ - g.i * interval '3 minutes'",
+            "kind": "CASE WHEN g.i % 10 = 0 THEN 'voice' ELSE t.%@ END",
+            "outcome": "CASE WHEN g.i % 40 = 0 THEN 'partial' WHEN g.i % 97 = 0 THEN 'failed' ELSE t.%@ END",
+            "callingnumber": "'30' || lpad(((g.i * 7919) % 10000000)::text, 7, '0')",
+            "callednumber": "CASE WHEN g.i % 5 = 0 THEN '200' ELSE t.%@ END",
+            "extensionname": "CASE WHEN g.i % 5 = 0 THEN 'Labor' ELSE t.%@ END",
+            "pages": "1 + g.i % 6", "spoolpath": "NULL", "mailmessageid": "NULL",
+        ]
+        let columns = table.columns.filter { !$0.generated }
+        let exprs = columns.map { c -> String in
+            let q = Self.quoted(c.name)
+            guard let o = overrides[TableCanonical.normalize(c.name)] else { return "t." + q }
+            return o.replacingOccurrences(of: "%@", with: q)
+        }
+        let sql = """
+            INSERT INTO \(Self.quoted(table.name)) (\(columns.map { Self.quoted($0.name) }.joined(separator: ", ")))
+            SELECT \(exprs.joined(separator: ", ")) FROM \(Self.quoted(table.name)) AS t, generate_series(1, $2::bigint - 1) AS g(i)
+            WHERE t.id = $1 ORDER BY g.i
+            """
+        var binds = PostgresBindings()
+        binds.append(template)
+        binds.append(Int64(count))
+        for try await _ in try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger) {}
+        for try await _ in try await client.query(PostgresQuery(unsafeSQL: "ANALYZE \(Self.quoted(table.name))"), logger: logger) {}
+    }
+
+    /// Whether every application table is empty (the bench refuses a database with data in it).
+    public func benchIsEmpty() async throws -> Bool {
+        for t in try await importTables() where try await importCount(t) > 0 { return false }
+        return true
     }
 }

@@ -114,12 +114,15 @@ struct StorageMigration {
         var keyIndex: Int?  // the integer key's index in the source columns
     }
 
-    /// The document bytes go into a bytea column of the row's own table, or into a table beside it keyed by the row id.
+    /// Where the document bytes go: a bytea column of the row's own table; a table of documents keyed by spool
+    /// path that the row references by id (several jobs share one rendering); or a table beside keyed by row id.
     struct DocumentTarget {
+        enum Place { case inRow, byPath(idColumn: String, pathColumn: String, referenceColumn: String), beside }
         var table: PostgresImportTable
         var keyColumn: String
         var bytesColumn: String
-        var inRow: Bool
+        var place: Place
+        var inRow: Bool { if case .inRow = place { return true } else { return false } }
     }
 
     func plans() async throws -> [Plan] {
@@ -165,14 +168,24 @@ struct StorageMigration {
             let p = plans[i]
             guard let key = p.keyIndex else { throw StorageError("\(p.source.name) has no integer key for its documents") }
             if let bytes = p.target.columns.first(where: { $0.dataType == "bytea" && !p.targetColumns.contains($0.name) }) {
-                plans[i].document = DocumentTarget(table: p.target, keyColumn: p.targetColumns[key], bytesColumn: bytes.name, inRow: true)
+                plans[i].document = DocumentTarget(table: p.target, keyColumn: p.targetColumns[key], bytesColumn: bytes.name, place: .inRow)
                 continue
             }
             let n = TableCanonical.normalize(p.source.name)
+            let pathName = TableCanonical.normalize(p.source.columns[p.pathColumn!].name)
+            let unmappedInteger = p.target.columns.first { ["bigint", "integer"].contains($0.dataType) && !p.targetColumns.contains($0.name) }
             for t in targetTables where !used.contains(t.name) {
-                if let k = t.columns.first(where: { TableCanonical.normalize($0.name) == n + "id" }),
-                   let b = t.columns.first(where: { $0.dataType == "bytea" }) {
-                    plans[i].document = DocumentTarget(table: t, keyColumn: k.name, bytesColumn: b.name, inRow: false)
+                guard let b = t.columns.first(where: { $0.dataType == "bytea" }) else { continue }
+                if let path = t.columns.first(where: { TableCanonical.normalize($0.name) == pathName }),
+                   let id = t.columns.first(where: { $0.generated }), let ref = unmappedInteger {
+                    plans[i].document = DocumentTarget(table: t, keyColumn: p.targetColumns[key], bytesColumn: b.name,
+                                                       place: .byPath(idColumn: id.name, pathColumn: path.name, referenceColumn: ref.name))
+                    used.insert(t.name)
+                    break
+                }
+                if let k = t.columns.first(where: { TableCanonical.normalize($0.name) == n + "id" }) {
+                    plans[i].document = DocumentTarget(table: t, keyColumn: k.name, bytesColumn: b.name, place: .beside)
+                    used.insert(t.name)
                     break
                 }
             }
@@ -185,7 +198,7 @@ struct StorageMigration {
 
     func run() async throws -> [TableResult] {
         let plans = try await plans()
-        var progress = try await target.importBegin(source: sourceID, tables: plans.map(\.target))
+        var progress = try await target.importBegin(source: sourceID, tables: plans.map(\.target) + plans.compactMap { $0.document?.table })
         var batches = 0, rowsThisRun = 0
         var copied: [String: Int] = [:]
         for plan in plans {
@@ -196,21 +209,30 @@ struct StorageMigration {
                 var targetColumns = plan.targetColumns
                 var targetRows = rows
                 var beside: PostgresImportRows?
+                var documents: PostgresImportDocuments?
                 if let doc = plan.document, let pathIndex = plan.pathColumn, let keyIndex = plan.keyIndex {
                     let docs = rows.map { Self.documentBytes($0[pathIndex]) }
-                    if doc.inRow {
+                    switch doc.place {
+                    case .inRow:
                         targetColumns.append(doc.bytesColumn)
                         targetRows = zip(rows, docs).map { $0 + [$1.map { TableValue.blob($0) } ?? .null] }
-                    } else {
+                    case .beside:
                         let pairs = zip(rows, docs).compactMap { r, d in d.map { [r[keyIndex], TableValue.blob($0)] } }
                         beside = PostgresImportRows(table: doc.table, columns: [doc.keyColumn, doc.bytesColumn], rows: pairs)
+                    case .byPath(let idColumn, let pathColumn, let referenceColumn):
+                        var files: [String: [UInt8]] = [:]
+                        for (r, d) in zip(rows, docs) { if let d, case .text(let path) = r[pathIndex] { files[path] = d } }
+                        targetColumns.append(referenceColumn)
+                        targetRows = zip(rows, docs).map { $0 + [$1 == nil ? .null : $0[pathIndex]] }
+                        documents = PostgresImportDocuments(table: doc.table, idColumn: idColumn, pathColumn: pathColumn,
+                                                            bytesColumn: doc.bytesColumn, referenceColumn: referenceColumn, files: files)
                     }
                 }
                 var lastKey = p.lastKey
                 if let k = plan.keyIndex, let last = rows.last, case .integer(let id) = last[k] { lastKey = id }
                 let finished = rows.count < batchSize
                 try await target.importBatch(source: sourceID, table: plan.target, columns: targetColumns, rows: targetRows,
-                                             beside: beside, sourceTable: plan.source.name, lastKey: lastKey,
+                                             beside: beside, documents: documents, sourceTable: plan.source.name, lastKey: lastKey,
                                              copied: p.copied + rows.count, finished: finished)
                 p = PostgresImportProgress(lastKey: lastKey, copied: p.copied + rows.count, finished: finished)
                 copied[plan.source.name, default: 0] += rows.count
@@ -261,8 +283,10 @@ struct StorageMigration {
         }
         r.sourceRows = sourceSum.rows
         r.sourceChecksum = sourceSum.hex
-        r.sourceDocuments = sourceDocs.rows
-        r.sourceDocumentChecksum = sourceDocs.hex
+        if plan.document != nil {
+            r.sourceDocuments = sourceDocs.rows
+            r.sourceDocumentChecksum = sourceDocs.hex
+        }
 
         var targetSum = TableChecksum()
         lastKey = nil; offset = 0
@@ -282,14 +306,23 @@ struct StorageMigration {
             var targetDocs = TableChecksum()
             var last: Int64 = Int64.min
             while true {
-                let rows = try await target.importRows(doc.table, columns: [doc.keyColumn, doc.bytesColumn], orderBy: [doc.keyColumn],
-                                                       afterKey: last, offset: 0, limit: 500)
-                for row in rows {
-                    if case .null = row[1] { continue }
-                    targetDocs.add([TableCanonical.coerce(row[0], to: .integer), TableCanonical.coerce(row[1], to: .blob)])
+                var pairs: [(Int64, [UInt8]?)] = []
+                if case .byPath(let idColumn, let pathColumn, let referenceColumn) = doc.place {
+                    let d = PostgresImportDocuments(table: doc.table, idColumn: idColumn, pathColumn: pathColumn, bytesColumn: doc.bytesColumn,
+                                                    referenceColumn: referenceColumn, files: [:])
+                    pairs = try await target.importReferencedDocuments(plan.target, keyColumn: doc.keyColumn, documents: d, afterKey: last, limit: 500)
+                } else {
+                    let rows = try await target.importRows(doc.table, columns: [doc.keyColumn, doc.bytesColumn], orderBy: [doc.keyColumn],
+                                                           afterKey: last, offset: 0, limit: 500)
+                    pairs = rows.compactMap { row in
+                        guard case .integer(let k) = TableCanonical.coerce(row[0], to: .integer) else { return nil }
+                        if case .blob(let b) = TableCanonical.coerce(row[1], to: .blob) { return (k, b) }
+                        return (k, nil)
+                    }
                 }
-                if let l = rows.last, case .integer(let id) = l[0] { last = id }
-                if rows.count < 500 { break }
+                for (k, bytes) in pairs { if let bytes { targetDocs.add([.integer(k), .blob(bytes)]) } }
+                if let l = pairs.last { last = l.0 }
+                if pairs.count < 500 { break }
             }
             r.targetDocuments = targetDocs.rows
             r.targetDocumentChecksum = targetDocs.hex
