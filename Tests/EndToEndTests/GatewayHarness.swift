@@ -282,10 +282,14 @@ final class GatewayHarness: @unchecked Sendable {
         if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         try p.run()
         process = p
-        do {
-            try await simulator.waitForListen(timeout: .seconds(30))
-        } catch {
-            throw ToolError(description: "gateway did not LISTEN: \(error)\n\(gatewayLog())")
+        // A gateway that exits at once (a refused config, an unreachable database) fails here, not after 30 s.
+        let deadline = Date().addingTimeInterval(30)
+        while !simulator.isListening {
+            if !p.isRunning {
+                throw ToolError(description: "gateway exited (status \(p.terminationStatus)) before LISTEN\n\(gatewayLog())")
+            }
+            guard Date() < deadline else { throw ToolError(description: "gateway did not LISTEN within 30 s\n\(gatewayLog())") }
+            try await Task.sleep(for: .milliseconds(20))
         }
     }
 
