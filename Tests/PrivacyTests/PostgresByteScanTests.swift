@@ -30,7 +30,7 @@ final class PostgresByteScanTests: XCTestCase {
         _ = try await f.rejectedMail(sender: "old\(tag.lowercased())@example.org", ageDays: 60, marker: "OLDMAIL\(tag)")
         // Local files the node read at intake are not the point here: only the database's copies.
         for sub in ["intake", "outgoing", "rejected"] {
-            for name in filesUnder(f.spool + "/" + sub) { try FileManager.default.removeItem(atPath: "\(f.spool)/\(sub)/\(name)") }
+            for name in DataDirectoryScan.files(under: f.spool + "/" + sub) { try FileManager.default.removeItem(atPath: "\(f.spool)/\(sub)/\(name)") }
         }
 
         let data = f.server.dataDirectory
@@ -38,7 +38,7 @@ final class PostgresByteScanTests: XCTestCase {
             found.isEmpty ? "none" : found.map { "\($0.key) in \($0.value.map(f.relationName).joined(separator: ", "))" }.sorted().joined(separator: "; ")
         }
         try f.server.psql("CHECKPOINT")
-        let before = scan(data, subdirectories: ["base", "global"], for: old + new)
+        let before = DataDirectoryScan.find(data, subdirectories: ["base", "global"], for: old + new)
         for needle in old + new { XCTAssertNotNil(before[needle], "fixture: \(needle) not in any table file before retention") }
 
         // Retention with the default compaction (plain VACUUM), then what a checkpoint writes to the files.
@@ -47,7 +47,7 @@ final class PostgresByteScanTests: XCTestCase {
         let gone = try await f.storage.call(id: oldFax)
         XCTAssertNil(gone)
         try f.server.psql("CHECKPOINT")
-        let afterPlain = scan(data, subdirectories: ["base", "global"], for: old)
+        let afterPlain = DataDirectoryScan.find(data, subdirectories: ["base", "global"], for: old)
         // Named now: VACUUM FULL gives the tables new files.
         let plainText = describe(afterPlain)
 
@@ -56,7 +56,7 @@ final class PostgresByteScanTests: XCTestCase {
             try await category.finishDeletion()
         }
         try f.server.psql("CHECKPOINT")
-        let afterFull = scan(data, subdirectories: ["base", "global"], for: old + new)
+        let afterFull = DataDirectoryScan.find(data, subdirectories: ["base", "global"], for: old + new)
         for needle in old {
             XCTAssertNil(afterFull[needle], "'\(needle)' still in \(afterFull[needle] ?? []) after retention + VACUUM FULL + CHECKPOINT")
         }
@@ -64,9 +64,9 @@ final class PostgresByteScanTests: XCTestCase {
         for needle in new { XCTAssertNotNil(afterFull[needle], "\(needle) vanished: the scan or the retention is wrong") }
 
         // What remains in WAL: reported, not asserted (see the class comment).
-        let wal = scan(data, subdirectories: ["pg_wal"], for: old)
+        let wal = DataDirectoryScan.find(data, subdirectories: ["pg_wal"], for: old)
         print("""
-            PostgreSQL byte scan (\(filesUnder(data + "/base").count) files in base/):
+            PostgreSQL byte scan (\(DataDirectoryScan.files(under: data + "/base").count) files in base/):
               after retention + plain VACUUM + CHECKPOINT, in table files: \(plainText)
               after VACUUM FULL + CHECKPOINT, in table files: \(describe(afterFull.filter { old.contains($0.key) }))
               in pg_wal: \(wal.isEmpty ? "none" : wal.map { "\($0.key) in \($0.value.count) segment(s)" }.sorted().joined(separator: "; "))

@@ -146,29 +146,32 @@ final class PostgresRetentionFixture {
     }
 }
 
-/// Every regular file under a directory, with its path relative to `root`.
-func filesUnder(_ root: String) -> [String] {
-    var out: [String] = []
-    let e = FileManager.default.enumerator(atPath: root)
-    while let rel = e?.nextObject() as? String {
-        var isDir: ObjCBool = false
-        if FileManager.default.fileExists(atPath: root + "/" + rel, isDirectory: &isDir), !isDir.boolValue { out.append(rel) }
-    }
-    return out.sorted()
-}
-
-/// The files under `root` (and its listed subdirectories) that contain any of the needles; per needle.
-func scan(_ root: String, subdirectories: [String], for needles: [String]) -> [String: [String]] {
-    let bytes = needles.map { ($0, Data($0.utf8)) }
-    var found: [String: [String]] = [:]
-    for sub in subdirectories {
-        for rel in filesUnder(root + "/" + sub) {
-            // A file may vanish while we scan (a checkpoint recycles WAL, a dropped database): skip it.
-            guard let data = FileManager.default.contents(atPath: "\(root)/\(sub)/\(rel)") else { continue }
-            for (needle, n) in bytes where data.range(of: n) != nil { found[needle, default: []].append("\(sub)/\(rel)") }
+/// Reads the cluster's files directly (root may read the postgres user's data directory).
+enum DataDirectoryScan {
+    /// Every regular file under a directory, with its path relative to `root`.
+    static func files(under root: String) -> [String] {
+        var out: [String] = []
+        let e = FileManager.default.enumerator(atPath: root)
+        while let rel = e?.nextObject() as? String {
+            var isDir: ObjCBool = false
+            if FileManager.default.fileExists(atPath: root + "/" + rel, isDirectory: &isDir), !isDir.boolValue { out.append(rel) }
         }
+        return out.sorted()
     }
-    return found
+
+    /// The files under `root` (and its listed subdirectories) that contain any of the needles; per needle.
+    static func find(_ root: String, subdirectories: [String], for needles: [String]) -> [String: [String]] {
+        let bytes = needles.map { ($0, Data($0.utf8)) }
+        var found: [String: [String]] = [:]
+        for sub in subdirectories {
+            for rel in files(under: root + "/" + sub) {
+                // A file may vanish while we scan (a checkpoint recycles WAL, a dropped database): skip it.
+                guard let data = FileManager.default.contents(atPath: "\(root)/\(sub)/\(rel)") else { continue }
+                for (needle, n) in bytes where data.range(of: n) != nil { found[needle, default: []].append("\(sub)/\(rel)") }
+            }
+        }
+        return found
+    }
 }
 
 final class PostgresRetentionTests: XCTestCase {
