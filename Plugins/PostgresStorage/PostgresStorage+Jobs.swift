@@ -15,6 +15,8 @@ import PostgresNIO
 // - `job_one_active_per_number`: a partial unique index, the hard guard that no two nodes ever dial one number at
 //   once; the claim query skips numbers with an active job, so the guard only fires on a true race (then the
 //   claim is retried).
+// - `faxgate storage migrate` (rows copied by column name): the SQLite rows have no bytes, the spool files do; store
+//   each file once with `attachJobDocument(sffPath:bytes:on:logger:)`, which links every job with that path.
 // - `pg_notify('faxgate_jobs', '')` when jobs become claimable (inserted, put back to ready/deferred, or a number
 //   freed by a job leaving `active`); jobs that become due by time alone are found by polling.
 extension PostgresStorage {
@@ -233,6 +235,19 @@ extension PostgresStorage {
         guard let row = r.first else { return nil }
         let bytes: Data = try row.value("bytes")
         return [UInt8](bytes)
+    }
+
+    /// Stores a rendered SFF for its spool path (once; again replaces) and links the jobs with that path that have
+    /// none yet, on the caller's transaction. For importers (`storage migrate`); returns the document's id.
+    @discardableResult
+    static func attachJobDocument(sffPath: String, bytes: Data, on c: PostgresConnection, logger: Logger) async throws -> Int64 {
+        let row = try await c.rows("""
+            INSERT INTO jobDocument (sffPath, bytes) VALUES (\(sffPath), \(bytes))
+            ON CONFLICT (sffPath) DO UPDATE SET bytes = EXCLUDED.bytes RETURNING id
+            """, logger)
+        guard let id: Int64 = try row.first?.value("id") else { throw StorageError("postgres: storing a job document returned no id") }
+        try await c.run("UPDATE job SET documentID = \(id) WHERE sffPath = \(sffPath) AND documentID IS NULL", logger)
+        return id
     }
 
     // MARK: Claims and leases
