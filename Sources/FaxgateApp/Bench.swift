@@ -7,7 +7,7 @@ import Foundation
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure conversion speed next to the classic tool chain.",
-        subcommands: [SFFToPDF.self, PDFToSFF.self, SnapshotBench.self, WebBench.self, SoftFaxBench.self])
+        subcommands: [SFFToPDF.self, PDFToSFF.self, SnapshotBench.self, WebBench.self, SoftFaxBench.self, StorageBench.self])
 
     struct SFFToPDF: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
