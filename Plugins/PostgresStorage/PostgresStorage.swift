@@ -42,11 +42,17 @@ public final class PostgresStorage: Storage {
     let endpoint: String
     /// How this handle connects (node coordination opens its own session with the same settings).
     public let connectionSettings: PostgresConnectionSettings
+    private let connectionFailures: ConnectionFailureMemo
     private let runTask: Task<Void, Never>
 
     public init(connection: PostgresConnectionSettings, node: String, spoolDirectory: String, logger: Logger,
                 operationTimeout: Duration = .seconds(20)) {
-        self.client = PostgresClient(configuration: connection.clientConfiguration, backgroundLogger: logger)
+        // The pool only logs why it cannot connect; this copy of the logger remembers it for the deadline's error.
+        let failures = ConnectionFailureMemo()
+        var background = logger
+        background.handler = ConnectionFailureCapture(inner: logger.handler, memo: failures)
+        self.connectionFailures = failures
+        self.client = PostgresClient(configuration: connection.clientConfiguration, backgroundLogger: background)
         self.logger = logger
         self.node = node
         self.spoolDirectory = spoolDirectory
@@ -101,7 +107,9 @@ public final class PostgresStorage: Storage {
                 race.finish(.failure(CancellationError()))
             }
         } catch is DeadlineExceeded {
-            throw StorageError("database unreachable: \(what): no answer from \(endpoint) within \(Self.seconds(limit)) s")
+            // The pool's last failed connection attempt, if recent, is the likely reason (refused, TLS, password).
+            let reason = connectionFailures.recent(within: limit + .seconds(10)).map { " (last connection attempt: \($0))" } ?? ""
+            throw StorageError("database unreachable: \(what): no answer from \(endpoint) within \(Self.seconds(limit)) s\(reason)")
         } catch {
             throw Self.describe(error, what: what, endpoint: endpoint)
         }
@@ -179,7 +187,7 @@ public final class PostgresStorage: Storage {
     /// Every migration, in order. Each area's list lives in the area's file; names are never reused or edited,
     /// a change is a new migration (like the SQLite plugin's).
     static var migrations: [PostgresMigration] {
-        callMigrations + jobMigrations + accountMigrations + privacyMigrations
+        callMigrations + jobMigrations + accountMigrations + privacyMigrations + outboxMigrations
     }
 
     public func migrate() async throws {
@@ -237,6 +245,55 @@ private final class DeadlineRace<T: Sendable>: @unchecked Sendable {
 }
 
 private struct DeadlineExceeded: Error {}
+
+/// The last connection failure the pool logged, and when.
+final class ConnectionFailureMemo: @unchecked Sendable {
+    private let lock = NSLock()
+    private var last: (at: ContinuousClock.Instant, text: String)?
+
+    func note(_ text: String) {
+        lock.lock(); defer { lock.unlock() }
+        last = (ContinuousClock.now, String(text.prefix(400)))
+    }
+
+    func recent(within window: Duration) -> String? {
+        lock.lock(); defer { lock.unlock() }
+        guard let last, ContinuousClock.now - last.at <= window else { return nil }
+        return last.text
+    }
+}
+
+/// Forwards to the configured handler (at its level) and notes postgres-nio's connection failures, which it logs
+/// at info with the error in `psql_error` metadata.
+struct ConnectionFailureCapture: LogHandler {
+    var inner: any LogHandler
+    let memo: ConnectionFailureMemo
+
+    func log(event: LogEvent) {
+        if let error = event.metadata?["psql_error"], "\(event.message)".contains("onnection") {
+            memo.note("\(error)")
+        }
+        if event.level >= inner.logLevel { inner.log(event: event) }
+    }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { inner[metadataKey: key] }
+        set { inner[metadataKey: key] = newValue }
+    }
+    var metadata: Logger.Metadata {
+        get { inner.metadata }
+        set { inner.metadata = newValue }
+    }
+    var metadataProvider: Logger.MetadataProvider? {
+        get { inner.metadataProvider }
+        set { inner.metadataProvider = newValue }
+    }
+    /// At most info, so the failures reach `log(event:)` even when the configured level is higher.
+    var logLevel: Logger.Level {
+        get { min(inner.logLevel, .info) }
+        set { inner.logLevel = newValue }
+    }
+}
 
 extension PostgresConnection {
     /// A query inside a transaction; all rows collected.

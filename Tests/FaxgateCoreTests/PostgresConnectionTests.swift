@@ -35,12 +35,18 @@ final class PostgresConnectionTests: XCTestCase {
         var settings = PostgresSettings()
         settings.port = server.port; settings.database = db; settings.user = "postgres"
         settings.tls = "verify-full"  // the system trust store does not know the test CA
-        let storage = PostgresStorage(connection: try PostgresConnectionSettings(settings), node: "n1", spoolDirectory: "/tmp", logger: Logger(label: "t"))
+        // A short deadline: the pool would keep retrying the handshake for about 70 s.
+        let storage = PostgresStorage(connection: try PostgresConnectionSettings(settings), node: "n1", spoolDirectory: "/tmp", logger: Logger(label: "t"),
+                                      operationTimeout: .seconds(3))
         defer { storage.close() }
         do {
             try await storage.migrate()
             XCTFail("connected to a server whose certificate nobody we trust signed")
-        } catch {}
+        } catch {
+            // Refused as unreachable, and the reason (the handshake) is in the message.
+            XCTAssertTrue("\(error)".hasPrefix("database unreachable: "), "\(error)")
+            XCTAssertTrue("\(error)".lowercased().contains("certificate"), "\(error)")
+        }
     }
 
     func testClearTextAndUnverifiedAreRefusedOffLoopback() throws {
