@@ -150,12 +150,13 @@ public final class PostgresNodeCoordination: NodeCoordination {
         }
         for try await _ in try await connection.query("SELECT 1", logger: logger) {}
         timer.cancel()
-        let changed = state.withLock { s -> Bool in
+        let (unfenced, changed) = state.withLock { s -> (Bool, Bool) in
             let was = s.fenced
             s.fenced = false
             s.held.formUnion(gained)
-            return was || !gained.isEmpty
+            return (was, was || !gained.isEmpty)
         }
+        if unfenced { logger.notice("node in contact with its database: taking work", metadata: ["node": "\(node)"]) }
         if changed {
             if !gained.isEmpty {
                 logger.notice("node leads \(gained.sorted().joined(separator: ", "))", metadata: ["node": "\(node)"])

@@ -34,11 +34,20 @@ struct Gateway {
 
         let smtp = try Self.smtpSettings(config)
         let smtpSender = SMTPMailSender(settings: smtp)
-        let outbox = try Outbox(
-            directory: config.spoolDirectory + "/outbox", sender: smtpSender,
-            settings: .init(retryInitial: .seconds(config.smtp.retryInitialSeconds), retryMax: .seconds(config.smtp.retryMaxSeconds),
-                            giveUpAfter: .seconds(config.smtp.giveUpAfterHours * 3600)),
-            logger: logger.with(label: "outbox"))
+        let outboxSettings = Outbox.Settings(
+            retryInitial: .seconds(config.smtp.retryInitialSeconds), retryMax: .seconds(config.smtp.retryMaxSeconds),
+            giveUpAfter: .seconds(config.smtp.giveUpAfterHours * 3600))
+        // A storage shared by several nodes keeps the outbox too: every mail goes out once, whichever node queued
+        // it, and a dead node's mails are sent by another after its claim (10 min: longer than any SMTP dialogue).
+        let outbox: Outbox
+        if let shared = storage as? any SharedOutboxStorage {
+            outbox = Outbox(store: shared.sharedOutboxStore(lease: .seconds(600), logger: logger.with(label: "outbox")),
+                            directory: config.spoolDirectory + "/outbox", sender: smtpSender, settings: outboxSettings,
+                            logger: logger.with(label: "outbox"))
+        } else {
+            outbox = try Outbox(directory: config.spoolDirectory + "/outbox", sender: smtpSender, settings: outboxSettings,
+                                logger: logger.with(label: "outbox"))
+        }
 
         guard let from = MailboxSyntax.address(in: config.mail.from) else { throw ValidationFailure("mail.from is not an address") }
         let hostname = config.hostname ?? ProcessInfo.processInfo.hostName
@@ -111,10 +120,11 @@ struct Gateway {
                 .init(service: JobWakeForwarder(coordination: coordination, queue: queue)),
                 .init(service: outbox),
                 .init(service: pipeline),
-                .init(service: transport),
-                .init(service: queue),
-                .init(service: drop),
-            ] + intakes.map { .init(service: $0) } + (retention.map { [.init(service: $0)] } ?? [])
+                // The parts that take new work start once the node has reached its database (fail closed).
+                .init(service: AfterFirstContact(coordination: coordination, base: transport)),
+                .init(service: AfterFirstContact(coordination: coordination, base: queue)),
+                .init(service: AfterFirstContact(coordination: coordination, base: drop)),
+            ] + intakes.map { .init(service: AfterFirstContact(coordination: coordination, base: $0)) } + (retention.map { [.init(service: $0)] } ?? [])
                 + digest.map { .init(service: $0) } + webConfigs,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
@@ -171,6 +181,22 @@ struct JobWakeForwarder: Service {
     func run() async throws {
         let wakeups = coordination.jobWakeups()
         try? await cancelWhenGracefulShutdown { for await _ in wakeups { queue.wake() } }
+    }
+}
+
+/// Starts `base` once the coordination has reached the database for the first time: a node does not listen for
+/// calls (which it would have to refuse while fenced) or fetch work before it knows it may take work.
+struct AfterFirstContact: Service {
+    let coordination: any NodeCoordination
+    let base: any Service
+    func run() async throws {
+        let changes = coordination.stateChanges()
+        let ready = try? await cancelWhenGracefulShutdown {
+            for await _ in changes where !coordination.isFenced { return true }
+            return false
+        }
+        guard ready == true, !Task.isCancelled, !Task.isShuttingDownGracefully else { return }
+        try await base.run()
     }
 }
 
