@@ -89,7 +89,8 @@ final class DialRulesTests: XCTestCase {
             let now = try await storage.job(id: j.id!)!
             XCTAssertEqual(now.state, .failed)
             XCTAssertEqual(now.lastCause, SendOutcome.Cause.blockedByPolicy.rawValue, "\(now)")
-            XCTAssertTrue(outbox.isKnown("job-\(j.id!)-failed"), "the sender hears why")
+            let outboxNow7 = await outbox.isKnown("job-\(j.id!)-failed")
+            XCTAssertTrue(outboxNow7, "the sender hears why")
         }
         let staleNow = try await storage.job(id: stale.id!), premiumNow = try await storage.job(id: premiumDial.id!)
         XCTAssertEqual(staleNow?.dialString, "00307654321", "the dialled string is recorded")

@@ -231,6 +231,7 @@ final class SendQueueModemFallbackTests: XCTestCase {
         XCTAssertEqual(failed.protocolErrors, 5, "max_protocol_errors ends it, as before")
         XCTAssertEqual(transport.modems.withLock { $0.map(\.maxBitRate) }, [nil, 9600, 4800, 4800, 4800])
         // The final status mail is queued (its text is checked in ModemFallbackTests).
-        XCTAssertTrue(outbox.pending().contains { $0.id == "job-\(job.id!)-failed" })
+        let outboxNow2 = await outbox.pending().contains { $0.id == "job-\(job.id!)-failed" }
+        XCTAssertTrue(outboxNow2)
     }
 }

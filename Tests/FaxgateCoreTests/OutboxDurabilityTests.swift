@@ -40,7 +40,8 @@ final class OutboxDurabilityTests: XCTestCase {
         try await run(outbox) { results.withLock { !$0.isEmpty } }
         XCTAssertEqual(sender.attempts.withLock { $0 }, 0, "never handed to the server again")
         XCTAssertEqual(results.withLock { $0 }, [true], "the journal still learns that it was delivered")
-        XCTAssertEqual(outbox.pending().count, 0)
+        let outboxNow3 = await outbox.pending().count
+        XCTAssertEqual(outboxNow3, 0)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.path + "/outbox/call-7-abc.eml"))
     }
 
@@ -53,8 +54,10 @@ final class OutboxDurabilityTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir.path + "/outbox/sent/job-3-done"), "durable marker after the 250")
         // The step is repeated after a crash (the job's result was recorded, the mail queued again).
         _ = try await outbox.enqueue(message: message, envelopeFrom: "", recipients: ["b@x.test"], callID: nil, id: "job-3-done", jobID: 3)
-        XCTAssertTrue(outbox.isKnown("job-3-done"))
-        XCTAssertEqual(outbox.pending().count, 0)
+        let outboxNow4 = await outbox.isKnown("job-3-done")
+        XCTAssertTrue(outboxNow4)
+        let outboxNow5 = await outbox.pending().count
+        XCTAssertEqual(outboxNow5, 0)
         try await run(outbox, timeout: 1) { false }
         XCTAssertEqual(sender.sent.withLock { $0.count }, 1, "one status mail")
     }
@@ -75,7 +78,8 @@ final class OutboxDurabilityTests: XCTestCase {
         XCTAssertTrue(String(decoding: data, as: UTF8.self).contains("failedAt"), "the envelope says it was given up")
         // Queued again by a repeated step: still nothing new.
         _ = try await outbox.enqueue(message: message, envelopeFrom: "", recipients: ["b@x.test"], callID: nil, id: "job-9-failed", jobID: 9)
-        XCTAssertEqual(outbox.pending().count, 0)
+        let outboxNow6 = await outbox.pending().count
+        XCTAssertEqual(outboxNow6, 0)
     }
 
     func testUnreadableEnvelope_isMovedToFailed_notLeftUnseen() async throws {

@@ -94,14 +94,16 @@ final class ReceptionPipelineTests: XCTestCase {
         let results = Mutex<[Bool]>([])
         await outbox.setResultHandler { _, delivered, _ in results.withLock { $0.append(delivered) } }
         _ = try await outbox.enqueue(message: Array("Subject: x\r\n\r\nbody\r\n".utf8), envelopeFrom: "a@x.test", recipients: ["b@x.test"], callID: nil)
-        XCTAssertEqual(outbox.pending().count, 1, "queued durably before any attempt")
+        let outboxNow8 = await outbox.pending().count
+        XCTAssertEqual(outboxNow8, 1, "queued durably before any attempt")
         let group = ServiceGroup(services: [outbox], logger: Logger(label: "test"))
         let run = Task { try await group.run() }
         try await waitUntil { results.withLock { $0 } == [true] }
         await group.triggerGracefulShutdown()
         try await run.value
         XCTAssertEqual(sender.attempts.withLock { $0 }, 3)
-        XCTAssertEqual(outbox.pending().count, 0)
+        let outboxNow9 = await outbox.pending().count
+        XCTAssertEqual(outboxNow9, 0)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/outbox").filter { $0 != "failed" && $0 != "sent" }, [])
     }
 

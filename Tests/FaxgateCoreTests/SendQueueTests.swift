@@ -87,7 +87,7 @@ final class SendQueueTests: XCTestCase {
         XCTAssertEqual(calls.count, 3)
         XCTAssertGreaterThanOrEqual(calls[1].start.timeIntervalSince(calls[0].end), 0.9, "busy delay honoured")
         // One status mail (no per-retry notices by default), with the send report attached.
-        let pending = outbox.pending()
+        let pending = await outbox.pending()
         XCTAssertEqual(pending.map(\.id), ["job-\(job.id!)-done"])
         XCTAssertEqual(pending.first?.envelopeFrom, "", "automatic mail goes out with an empty envelope sender")
         let eml = String(decoding: try Data(contentsOf: URL(fileURLWithPath: outbox.directory + "/job-\(job.id!)-done.eml")), as: UTF8.self)
@@ -120,7 +120,8 @@ final class SendQueueTests: XCTestCase {
         XCTAssertEqual(calls.count, 2)
         XCTAssertTrue(calls[0].end <= calls[1].start || calls[1].end <= calls[0].start, "one call per destination at a time")
         XCTAssertGreaterThanOrEqual(transport.concurrent.withLock { $0.max }, 2, "different destinations go out in parallel")
-        XCTAssertTrue(outbox.pending().contains { $0.id == "job-\(bad.id!)-failed" })
+        let outboxNow1 = await outbox.pending().contains { $0.id == "job-\(bad.id!)-failed" }
+        XCTAssertTrue(outboxNow1)
     }
 }
 

@@ -131,7 +131,8 @@ final class UncertainJobTests: XCTestCase {
         let after = try await f.storage.job(id: interrupted.id!)!
         XCTAssertEqual(after.state, .uncertain)
         XCTAssertFalse(transport.calls.withLock { $0.contains { $0.jobID == interrupted.id! } })
-        XCTAssertEqual(f.outbox.pending().filter { $0.id.hasPrefix("job-\(interrupted.id!)-") }.count, 1)
+        let outboxNow10 = await f.outbox.pending().filter { $0.id.hasPrefix("job-\(interrupted.id!)-") }.count
+        XCTAssertEqual(outboxNow10, 1)
 
         // The administrator decides: --resend dials it again (the same job, its second try).
         let resolver = SendQueue(settings: Self.settings(node: "n1"), storage: f.storage, transport: transport, outbox: f.outbox, logger: Logger(label: "t"))
@@ -165,8 +166,10 @@ final class UncertainJobTests: XCTestCase {
         let storedB = try await f.storage.job(id: b.id!)
         XCTAssertEqual(storedA?.state, .done)
         XCTAssertEqual(storedB?.state, .failed)
-        XCTAssertTrue(f.outbox.isKnown("job-\(a.id!)-done"))
-        XCTAssertTrue(f.outbox.isKnown("job-\(b.id!)-failed"))
+        let outboxNow11 = await f.outbox.isKnown("job-\(a.id!)-done")
+        XCTAssertTrue(outboxNow11)
+        let outboxNow12 = await f.outbox.isKnown("job-\(b.id!)-failed")
+        XCTAssertTrue(outboxNow12)
         let missing = try await queue.resolve(jobID: 9999, action: .fail, by: "admin")
         XCTAssertTrue(missing.hasPrefix("not found"), missing)
     }
@@ -181,7 +184,7 @@ final class UncertainJobTests: XCTestCase {
         let queue = SendQueue(settings: Self.settings(node: "n1", policy: policy), storage: f.storage, transport: transport, outbox: f.outbox,
                               logger: Logger(label: "t"))
         try await Self.run(queue) {
-            f.outbox.isKnown("job-\(interrupted.id!)-uncertain-1")
+            await f.outbox.isKnown("job-\(interrupted.id!)-uncertain-1")
         }
         let waiting = try await f.storage.job(id: interrupted.id!)!
         XCTAssertEqual(waiting.state, .uncertain, "not before its time")
@@ -236,7 +239,8 @@ final class UncertainJobTests: XCTestCase {
         XCTAssertEqual(calls.first?.pageHeights, [50, 60])
         let text = try mail(f, "job-\(interrupted.id!)-uncertain-1")
         XCTAssertTrue(text.contains("The pages not confirmed will be sent again"), text)
-        XCTAssertFalse(f.outbox.isKnown("job-\(interrupted.id!)-failed"), "the split job sends no failure report")
+        let outboxNow13 = await f.outbox.isKnown("job-\(interrupted.id!)-failed")
+        XCTAssertFalse(outboxNow13, "the split job sends no failure report")
     }
 
     func testLostLease_theResultIsNotRecordedAsOurs() async throws {
@@ -263,7 +267,8 @@ final class UncertainJobTests: XCTestCase {
         XCTAssertEqual(stored.state, .uncertain, "the success of a call whose lease was lost is not written")
         let events = try await f.storage.jobEvents(jobID: job.id!).map(\.text)
         XCTAssertFalse(events.contains { $0.hasPrefix("success") }, "\(events)")
-        XCTAssertFalse(f.outbox.isKnown("job-\(job.id!)-done"), "no report as ours")
+        let outboxNow14 = await f.outbox.isKnown("job-\(job.id!)-done")
+        XCTAssertFalse(outboxNow14, "no report as ours")
     }
 
     func testTwoQueuesOnTwoHandlesOfOneFile_neverDialTheSameJobTwice() async throws {

@@ -136,7 +136,8 @@ final class VoiceRecordingAfterFaxToneTests: XCTestCase {
         try await runGateway(third.1, third.2) {
             let state = (try? await third.0.call(id: call.id))?.state
             // Queued again and nothing left for the sender: a second mail would still be pending or sent.
-            return (state == .mailQueued || state == .mailed) && third.1.pending().isEmpty
+            let nothingPending = await third.1.pending().isEmpty
+            return (state == .mailQueued || state == .mailed) && nothingPending
         }
         XCTAssertEqual(again.sent.withLock { $0.count }, 0, "the outbox id derives from the call: one mail per call")
         let final = try await third.0.call(id: call.id)

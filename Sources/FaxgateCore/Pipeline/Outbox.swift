@@ -4,12 +4,11 @@ import ServiceLifecycle
 
 /// The durable mail outbox: every mail the gateway sends is first written here, then delivered.
 ///
-/// Layout (Postfix-style, a state is a directory): `outbox/<id>.eml` holds the message, `outbox/<id>.json`
-/// its envelope and retry state; the envelope is written last, so a crash between the two leaves an orphan
-/// message that the next scan re-adopts, never a half-written one. After the SMTP server accepted the
-/// message a marker `outbox/sent/<id>` is made durable first, then both files are removed: a crash in between
-/// finds the marker and does not send again. Messages that never get through move to `outbox/failed/`, never
-/// deleted by the outbox (retention removes them with their call or job).
+/// Where mails are kept is an `OutboxStore`: the node's spool directory (`FileOutboxStore`, its layout and
+/// durability steps are described there) or a database table shared by several nodes (`SharedOutboxStorage`).
+/// After the SMTP server accepted a message its sent record is made durable first, then the queued copy goes: a
+/// crash in between finds the record and does not send again. Messages that never get through are kept for the
+/// admin, never deleted by the outbox (retention removes them with their call or job).
 ///
 /// Ids are derived from the record the mail is about (`call-<id>`, `job-<id>-done`, `refusal-<intake>`), so a
 /// step repeated after a crash enqueues the same id, which is a no-op once the id is queued, sent or failed.
@@ -27,6 +26,13 @@ public actor Outbox: Service {
         public var jobID: Int64?
         /// Set when the outbox gave up; a message with this set is never sent again, only moved aside.
         public var failedAt: Date?
+
+        public init(id: String, envelopeFrom: String, recipients: [String], callID: Int64?, queuedAt: Date, attempts: Int,
+                    nextAttemptAt: Date, lastError: String?, jobID: Int64? = nil, failedAt: Date? = nil) {
+            self.id = id; self.envelopeFrom = envelopeFrom; self.recipients = recipients; self.callID = callID
+            self.queuedAt = queuedAt; self.attempts = attempts; self.nextAttemptAt = nextAttemptAt; self.lastError = lastError
+            self.jobID = jobID; self.failedAt = failedAt
+        }
     }
 
     public struct Settings: Sendable {
@@ -42,6 +48,7 @@ public actor Outbox: Service {
     public typealias ResultHandler = @Sendable (_ envelope: Envelope, _ delivered: Bool, _ detail: String) async -> Void
 
     public nonisolated let directory: String
+    public nonisolated let store: any OutboxStore
     private let sender: any MailSender
     private let settings: Settings
     private let logger: Logger
@@ -54,12 +61,15 @@ public actor Outbox: Service {
     private var failingSince: Date?
     private var lastDeliveryError: String?
 
+    /// The node's own spool directory (`FileOutboxStore`).
     public init(directory: String, sender: any MailSender, settings: Settings, logger: Logger) throws {
-        self.directory = directory; self.sender = sender; self.settings = settings; self.logger = logger
-        // 0700 whatever the umask: queued mails carry faxes (DurableFile.makeDirectory).
-        try DurableFile.makeDirectory(directory)
-        try DurableFile.makeDirectory(directory + "/failed")
-        try DurableFile.makeDirectory(directory + "/sent")
+        let store = try FileOutboxStore(directory: directory, logger: logger)
+        self.init(store: store, directory: directory, sender: sender, settings: settings, logger: logger)
+    }
+
+    /// Any store, e.g. a shared one; `directory` is only informative then (logs, statistics).
+    public init(store: any OutboxStore, directory: String, sender: any MailSender, settings: Settings, logger: Logger) {
+        self.store = store; self.directory = directory; self.sender = sender; self.settings = settings; self.logger = logger
     }
 
     public func setResultHandler(_ handler: @escaping ResultHandler) { onResult = handler }
@@ -68,54 +78,60 @@ public actor Outbox: Service {
     /// - Parameter fixedID: derived from the record the mail is about; every gateway mail has one. (Without it —
     ///   only one-shot CLI mails — a time-ordered random id is made.)
     public func enqueue(message: [UInt8], envelopeFrom: String, recipients: [String], callID: Int64?, id fixedID: String? = nil,
-                        jobID: Int64? = nil) throws -> String {
+                        jobID: Int64? = nil) async throws -> String {
         let id = fixedID ?? Self.newID()
-        // A fixed id makes enqueueing idempotent: a step repeated after a crash does not mail twice.
-        if fixedID != nil && isKnown(id) {
+        let envelope = Envelope(id: id, envelopeFrom: envelopeFrom, recipients: recipients, callID: callID,
+                                queuedAt: Date(), attempts: 0, nextAttemptAt: Date(), lastError: nil, jobID: jobID)
+        // A fixed id makes enqueueing idempotent: a step repeated after a crash (or on another node) does not
+        // mail twice. The store decides, atomically where it is shared.
+        guard try await store.add(envelope, message: message) else {
             logger.debug("mail already queued, sent or failed; not queued again", metadata: ["outbox": "\(id)"])
             return id
         }
-        try DurableFile.write(message, to: "\(directory)/\(id).eml")
-        let envelope = Envelope(id: id, envelopeFrom: envelopeFrom, recipients: recipients, callID: callID,
-                                queuedAt: Date(), attempts: 0, nextAttemptAt: Date(), lastError: nil, jobID: jobID)
-        try write(envelope)
         wakeup.signal()
         return id
     }
 
-    /// True when a mail with this id is waiting, was accepted by the SMTP server, or was given up.
-    public nonisolated func isKnown(_ id: String) -> Bool {
-        ["\(directory)/\(id).json", "\(directory)/sent/\(id)", "\(directory)/failed/\(id).json", "\(directory)/failed/\(id).eml"]
-            .contains { FileManager.default.fileExists(atPath: $0) }
+    /// True when a mail with this id is waiting, was accepted by the SMTP server, or was given up. A store that
+    /// cannot answer says "known": callers use this to skip queueing, and `enqueue` itself is idempotent.
+    public nonisolated func isKnown(_ id: String) async -> Bool {
+        do { return try await store.isKnown(id) } catch {
+            logger.error("cannot look up an outbox id: \(error)", metadata: ["outbox": "\(id)"])
+            return true
+        }
     }
 
-    /// Messages waiting for delivery (for `faxgate` status and tests).
-    public nonisolated func pending() -> [Envelope] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        return names.filter { $0.hasSuffix(".json") }.sorted().compactMap { name in
-            FileManager.default.contents(atPath: "\(directory)/\(name)").flatMap { try? Self.decoder.decode(Envelope.self, from: $0) }
+    /// Messages waiting for delivery (for `faxgate` status and tests); empty when the store cannot be read
+    /// (logged).
+    public nonisolated func pending() async -> [Envelope] {
+        do { return try await store.pending() } catch {
+            logger.error("cannot list the outbox: \(error)")
+            return []
         }
     }
 
     public func run() async throws {
-        logger.info("outbox started", metadata: ["pending": "\(pending().count)"])
+        let waiting = await pending().count
+        logger.info("outbox started", metadata: ["pending": "\(waiting)"])
         await withGracefulShutdownHandler {
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 let next = await deliverDue()
-                let delay = max(0.05, min(next?.timeIntervalSinceNow ?? 3600, 3600))
+                // A shared store also holds mails other nodes queued (and may die before sending): rescan it.
+                let delay = max(0.05, min(next?.timeIntervalSinceNow ?? 3600, store.rescanInterval ?? 3600))
                 await wakeup.wait(timeout: .milliseconds(Int(delay * 1000)))
             }
         } onGracefulShutdown: { [wakeup] in
             // A message being handed to the server finishes; the rest stays queued for the next start.
             wakeup.signal()
         }
-        logger.info("outbox stopped", metadata: ["pending": "\(pending().count)"])
+        let left = await pending().count
+        logger.info("outbox stopped", metadata: ["pending": "\(left)"])
     }
 
     /// The queue for the dashboard and /health/ready: waiting mails, the oldest, and whether deliveries fail.
-    public func backlog() -> OutboxBacklog {
-        let waiting = pending().filter { $0.failedAt == nil }
-        let failed = ((try? FileManager.default.contentsOfDirectory(atPath: directory + "/failed")) ?? []).filter { $0.hasSuffix(".eml") }.count
+    public func backlog() async -> OutboxBacklog {
+        let waiting = await pending().filter { $0.failedAt == nil }
+        let failed = (try? await store.failedCount()) ?? 0
         return OutboxBacklog(count: waiting.count, oldestQueuedAt: waiting.map(\.queuedAt).min(), failingSince: failingSince,
                              lastError: failingSince == nil ? nil : lastDeliveryError, failed: failed,
                              retryBudget: Double(settings.giveUpAfter.components.seconds))
@@ -127,8 +143,14 @@ public actor Outbox: Service {
     /// Attempts every due message once; returns when the next one is due.
     func deliverDue() async -> Date? {
         var nextDue: Date?
-        moveAsideUnreadableEnvelopes()
-        for var envelope in pending() {
+        await store.sweepUnreadable()
+        let listed: [Envelope]
+        do { listed = try await store.pending() } catch {
+            // Fail closed: nothing is sent while the store cannot be read; try again soon.
+            logger.error("cannot list the outbox: \(error)")
+            return Date().addingTimeInterval(5)
+        }
+        for var envelope in listed {
             if Task.isCancelled { break }
             let due = max(envelope.nextAttemptAt, retryAfter[envelope.id] ?? .distantPast)
             if due > Date() {
@@ -138,34 +160,55 @@ public actor Outbox: Service {
             var meta: Logger.Metadata = ["outbox": "\(envelope.id)", "attempt": "\(envelope.attempts + 1)"]
             if let call = envelope.callID { meta["call"] = "\(call)" }
             if let job = envelope.jobID { meta["job"] = "\(job)" }
-            let emlPath = "\(directory)/\(envelope.id).eml"
-            if FileManager.default.fileExists(atPath: "\(directory)/sent/\(envelope.id)") {
+            let alreadySent: Bool
+            do { alreadySent = try await store.wasSent(envelope.id) } catch {
+                logger.error("cannot check whether the mail was sent; not sending it now: \(error)", metadata: meta)
+                continue
+            }
+            if alreadySent {
                 // Accepted by the server before a crash or a failed clean-up: never send it again, just finish.
                 logger.notice("mail was accepted before the last stop; removing the queued copy", metadata: meta)
-                await delivered(envelope, emlPath: emlPath, meta: meta)
+                await delivered(envelope, meta: meta)
                 continue
             }
             if envelope.failedAt != nil {
                 // Given up earlier but could not be moved aside: try the move again, never the delivery.
-                await giveUp(envelope, emlPath: emlPath, meta: meta, error: envelope.lastError ?? "undeliverable")
+                await giveUp(envelope, meta: meta, error: envelope.lastError ?? "undeliverable")
                 continue
             }
-            guard let data = FileManager.default.contents(atPath: emlPath) else {
-                envelope.lastError = "the queued message file is missing"
-                await giveUp(envelope, emlPath: emlPath, meta: meta, error: "outbox envelope without message")
+            let data: [UInt8]
+            do {
+                switch try await store.take(envelope) {
+                case .message(let stored, let bytes):
+                    envelope = stored; data = bytes
+                case .heldElsewhere:
+                    // Another node is sending it or deferred it; look again soon: that node may die holding it.
+                    let again = Date().addingTimeInterval(2)
+                    nextDue = min(nextDue ?? again, again)
+                    continue
+                case .sent:
+                    await delivered(envelope, meta: meta)
+                    continue
+                case .missing:
+                    envelope.lastError = "the queued message file is missing"
+                    await giveUp(envelope, meta: meta, error: "outbox envelope without message")
+                    continue
+                }
+            } catch {
+                logger.error("cannot take the mail for delivery: \(error)", metadata: meta)
                 continue
             }
             do {
-                try await sender.send(envelopeFrom: envelope.envelopeFrom, recipients: envelope.recipients, message: [UInt8](data))
+                try await sender.send(envelopeFrom: envelope.envelopeFrom, recipients: envelope.recipients, message: data)
                 // The server has the message now. First a durable marker (a crash from here on does not send
                 // again), only then may our copy go.
                 do {
-                    try DurableFile.write([], to: "\(directory)/sent/\(envelope.id)")
+                    try await store.markSent(envelope)
                 } catch {
                     logger.error("mail accepted, but the sent marker cannot be written (a crash now would send it again): \(error)", metadata: meta)
                 }
                 TestCrashPoint.reached("smtp-accepted")
-                await delivered(envelope, emlPath: emlPath, meta: meta)
+                await delivered(envelope, meta: meta)
             } catch {
                 envelope.attempts += 1
                 envelope.lastError = error.description
@@ -174,7 +217,7 @@ public actor Outbox: Service {
                 let age = Date().timeIntervalSince(envelope.queuedAt)
                 let giveUp = Double(settings.giveUpAfter.components.seconds)
                 if !error.isTransient || age >= giveUp {
-                    await self.giveUp(envelope, emlPath: emlPath, meta: meta, error: error.description)
+                    await self.giveUp(envelope, meta: meta, error: error.description)
                     continue
                 }
                 let initial = Double(settings.retryInitial.components.seconds) + Double(settings.retryInitial.components.attoseconds) / 1e18
@@ -184,7 +227,7 @@ public actor Outbox: Service {
                 GatewayMetrics.outbox(.retried)
                 logger.warning("mail deferred, retry in \(Int(delay.rounded())) s: \(error.description)", metadata: meta)
                 do {
-                    try write(envelope)
+                    try await store.recordRetry(envelope)
                     retryAfter[envelope.id] = nil
                 } catch {
                     // The attempt count is lost with it, but the age limit (queuedAt) still ends the retries.
@@ -198,16 +241,8 @@ public actor Outbox: Service {
     }
 
     /// After the server's 250 (and the durable sent marker): remove our copy and report.
-    private func delivered(_ envelope: Envelope, emlPath: String, meta: Logger.Metadata) async {
-        for path in ["\(directory)/\(envelope.id).json", emlPath] where FileManager.default.fileExists(atPath: path) {
-            do { try FileManager.default.removeItem(atPath: path) } catch {
-                // The sent marker keeps it from going out again; the next scan tries the removal again.
-                logger.error("mail delivered, but its queued copy cannot be removed: \(error)", metadata: meta)
-            }
-        }
-        do { try DurableFile.syncDirectory(directory) } catch {
-            logger.error("cannot sync the outbox directory: \(error)", metadata: meta)
-        }
+    private func delivered(_ envelope: Envelope, meta: Logger.Metadata) async {
+        await store.removeQueued(envelope, meta: meta)
         retryAfter[envelope.id] = nil
         failingSince = nil
         GatewayMetrics.outbox(.sent)
@@ -216,9 +251,9 @@ public actor Outbox: Service {
         await onResult?(envelope, true, "accepted by the SMTP server")
     }
 
-    /// Final failure: the message goes to `outbox/failed/` and is never sent again. If it cannot be moved, the
-    /// envelope is marked failed in place (so it is not sent again either) and the move is retried next scan.
-    private func giveUp(_ envelope: Envelope, emlPath: String, meta: Logger.Metadata, error: String) async {
+    /// Final failure: the message is kept for the admin (`outbox/failed/`) and never sent again. If it cannot be
+    /// put aside, it stays marked failed in place (so it is not sent again either) and is retried next scan.
+    private func giveUp(_ envelope: Envelope, meta: Logger.Metadata, error: String) async {
         var envelope = envelope
         let first = envelope.failedAt == nil
         if first {
@@ -226,53 +261,11 @@ public actor Outbox: Service {
             GatewayMetrics.outbox(.failed)
             logger.error("mail undeliverable, kept in outbox/failed: \(error)", metadata: meta)
         }
-        var moved = true
-        do {
-            try write(envelope)
-        } catch {
-            logger.error("cannot record the failure in the envelope: \(error)", metadata: meta)
-        }
-        for (from, to) in [(emlPath, "\(directory)/failed/\(envelope.id).eml"),
-                           ("\(directory)/\(envelope.id).json", "\(directory)/failed/\(envelope.id).json")]
-        where FileManager.default.fileExists(atPath: from) {
-            do {
-                if FileManager.default.fileExists(atPath: to) { try FileManager.default.removeItem(atPath: to) }
-                try FileManager.default.moveItem(atPath: from, toPath: to)
-            } catch {
-                moved = false
-                logger.error("cannot move the undeliverable mail to outbox/failed: \(error)", metadata: meta)
-            }
-        }
-        if moved {
-            do { try DurableFile.syncDirectory(directory + "/failed"); try DurableFile.syncDirectory(directory) } catch {
-                logger.error("cannot sync the outbox directories: \(error)", metadata: meta)
-            }
-        } else {
+        if !(await store.markFailed(envelope, meta: meta)) {
             // Not sent again (failedAt is set), but retried as a move after a pause.
             retryAfter[envelope.id] = Date().addingTimeInterval(60)
         }
         if first { await onResult?(envelope, false, error) }
-    }
-
-    /// An envelope that cannot be decoded would otherwise sit in the outbox unseen and unexpired.
-    private func moveAsideUnreadableEnvelopes() {
-        let names: [String]
-        do { names = try FileManager.default.contentsOfDirectory(atPath: directory) } catch {
-            logger.error("cannot list the outbox: \(error)")
-            return
-        }
-        for name in names where name.hasSuffix(".json") {
-            let path = "\(directory)/\(name)"
-            guard let data = FileManager.default.contents(atPath: path) else { continue }
-            if (try? Self.decoder.decode(Envelope.self, from: data)) != nil { continue }  // the common case: readable
-            let id = String(name.dropLast(5))
-            logger.error("unreadable outbox envelope; moved to outbox/failed for the admin", metadata: ["outbox": "\(id)"])
-            for suffix in [".json", ".eml"] where FileManager.default.fileExists(atPath: "\(directory)/\(id)\(suffix)") {
-                do { try FileManager.default.moveItem(atPath: "\(directory)/\(id)\(suffix)", toPath: "\(directory)/failed/\(id)\(suffix)") } catch {
-                    logger.error("cannot move the unreadable envelope aside: \(error)", metadata: ["outbox": "\(id)"])
-                }
-            }
-        }
     }
 
     /// Time-ordered ids made of letters only: a long digit run would look like a phone number to the log
@@ -289,11 +282,6 @@ public actor Outbox: Service {
         return text
     }
     private static let letters = Array("abcdefghijkmnpqrstuvwxyz")
-
-    private func write(_ envelope: Envelope) throws {
-        let data = try Self.encoder.encode(envelope)
-        try DurableFile.write([UInt8](data), to: "\(directory)/\(envelope.id).json")
-    }
 
     static let encoder: JSONEncoder = {
         let e = JSONEncoder(); e.dateEncodingStrategy = .iso8601; e.outputFormatting = [.prettyPrinted, .sortedKeys]; return e
