@@ -76,7 +76,9 @@ public final class PostgresNodeCoordination: NodeCoordination {
                 let c = try await connect()
                 connection = c
                 backoff = .milliseconds(200)
-                try await session(on: c)
+                // SIGTERM does not cancel a service, it only flags graceful shutdown: the session (LISTEN, heartbeat)
+                // must be cancelled explicitly, or the node never stops.
+                try await cancelWhenGracefulShutdown { [self] in try await session(on: c) }
             } catch {
                 if !Task.isCancelled && !Task.isShuttingDownGracefully {
                     logger.warning("node coordination: database session lost or not reached: \(String(reflecting: error))", metadata: ["node": "\(node)"])
