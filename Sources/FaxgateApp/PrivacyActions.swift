@@ -170,6 +170,12 @@ enum PrivacyActions {
         let outbox = config.spoolDirectory + "/outbox"
         statistics["outbox.pending"] = ((try? FileManager.default.contentsOfDirectory(atPath: outbox)) ?? []).filter { $0.hasSuffix(".json") }.count
         statistics["outbox.failed"] = ((try? FileManager.default.contentsOfDirectory(atPath: outbox + "/failed")) ?? []).filter { $0.hasSuffix(".json") }.count
+        // Several nodes share the outbox in the database: the spool directory holds none of it.
+        if let shared = storage as? any SharedOutboxStorage {
+            let store = shared.sharedOutboxStore(lease: .seconds(600), logger: Logger(label: "outbox"))
+            statistics["outbox.pending"] = (try? await store.pending().count)
+            statistics["outbox.failed"] = (try? await store.failedCount())
+        }
         statistics["spool.incoming_files"] = ((try? FileManager.default.contentsOfDirectory(atPath: config.spoolDirectory + "/incoming")) ?? []).count
         let pseudonyms = try PrivacyAssembly.pseudonymizer(config, createKey: false)
             ?? Pseudonymizer(key: Pseudonymizer.randomKey(), countryCode: config.privacyCountryCode)
