@@ -77,6 +77,14 @@ extension SQLiteStorage {
 
     public func insertJobs(_ jobs: [FaxJob], intake: IntakeRecord?, event: String) async throws -> [FaxJob] {
         try await pool.write { db in
+            // Exactly one decision per order mail: another handle (the CLI's drop directory, a second node on
+            // the same file) that decided it first wins, and this one creates nothing. Same contract as PostgreSQL.
+            if let intake, let id = intake.id {
+                let current = try String.fetchOne(db, sql: "SELECT state FROM intake WHERE id = ?", arguments: [id])
+                guard current == IntakeRecord.State.fetched.rawValue else {
+                    throw StorageError("intake \(id) is \(current ?? "gone"), not fetched: decided elsewhere, no jobs created")
+                }
+            }
             var saved: [FaxJob] = []
             for job in jobs {
                 var row = JobRow(job)
