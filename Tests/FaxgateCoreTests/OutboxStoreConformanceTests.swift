@@ -166,4 +166,23 @@ final class OutboxStoreConformanceTests: XCTestCase {
         let stillHeld = try await storeB.isKnown("call-1")
         XCTAssertTrue(stillHeld)
     }
+
+    /// Retention deletes a call's rows: its outbox rows (a failed mail keeps the fax bytes) go in the same statement.
+    func testOutboxRowsGoWithTheirCall() async throws {
+        let storage = try await node("n1")
+        let call = try await storage.insertCall(CallRecord(state: .receiving, startedAt: Date(), callingNumber: "+49301234567",
+                                                           calledNumber: "100", extensionName: "Front"), event: "answering")
+        let store = storage.sharedOutboxStore(lease: .seconds(600), logger: Logger(label: "t"))
+        var e = Self.envelope("call-\(call.id!)")
+        e.callID = call.id
+        _ = try await store.add(e, message: Self.message(e.id))
+        e.failedAt = Date()
+        let kept = await store.markFailed(e, meta: [:])
+        XCTAssertTrue(kept)
+        XCTAssertEqual(try server.psql("SELECT count(*) FROM outbox WHERE message IS NOT NULL", database: db).trimmingCharacters(in: .whitespacesAndNewlines), "1")
+        _ = try server.psql("DELETE FROM call WHERE id = \(call.id!)", database: db)
+        XCTAssertEqual(try server.psql("SELECT count(*) FROM outbox", database: db).trimmingCharacters(in: .whitespacesAndNewlines), "0")
+        let failed = try await store.failedCount()
+        XCTAssertEqual(failed, 0)
+    }
 }
