@@ -290,7 +290,7 @@ public actor CAPIFaxTransport: FaxSendingTransport {
                 }
             case .connected(let receptionID, let info):
                 let handler = self.handler
-                spawn { await handler.faxConnected(receptionID: receptionID, info: info) }
+                spawn(reception: receptionID) { await handler.faxConnected(receptionID: receptionID, info: info) }
             case .finished(let f):
                 finish(f)
             case .handOverVoice(let plci, let number, let answer, let gone):
@@ -343,7 +343,7 @@ public actor CAPIFaxTransport: FaxSendingTransport {
         var spoolError: String? = nil
         do { try f.answer.spool.finish() } catch { spoolError = "\(error)" }
         let handler = self.handler, link = self.link, logger = self.logger, spoolFailure = spoolError
-        spawn {
+        spawn(reception: f.receptionID) {
             var text: String
             if let override = f.textOverride {
                 text = override
@@ -416,7 +416,7 @@ public actor CAPIFaxTransport: FaxSendingTransport {
                             fine: fallback.fine, spool: spool))
             logger.info("fax tone (\(detector)): voice call switched to fax", metadata: ["reception": "\(voice.receptionID)"])
             let handler = self.handler
-            spawn { await handler.voiceSwitchedToFax(receptionID: voice.receptionID, spoolPath: fallback.spoolPath) }
+            spawn(reception: voice.receptionID) { await handler.voiceSwitchedToFax(receptionID: voice.receptionID, spoolPath: fallback.spoolPath) }
         } catch {
             logger.error("cannot switch to fax: \(error)", metadata: ["reception": "\(voice.receptionID)"])
             link?.send(CapiMessage(applID: 0, messageNumber: 0x3FFF, body: .disconnectReq(plci: plci, additionalInfo: [])))
@@ -429,7 +429,7 @@ public actor CAPIFaxTransport: FaxSendingTransport {
         var spoolError: String? = nil
         do { try f.answer.recording.finish() } catch { spoolError = "\(error)" }
         let handler = self.handler, link = self.link, logger = self.logger, spoolFailure = spoolError
-        spawn {
+        spawn(reception: f.answer.receptionID) {
             var text: String
             if let override = f.textOverride { text = override } else {
                 text = await link?.infoText(f.reason) ?? CapiInfo(f.reason).name ?? "0x\(String(f.reason, radix: 16))"
@@ -579,6 +579,26 @@ public actor CAPIFaxTransport: FaxSendingTransport {
         }
     }
     private func taskDone(_ id: UUID) { handlerTasks[id] = nil }
+
+    /// The handler's events of one call in the order they happened: each reads the call's row and writes it back
+    /// whole, so one overtaking an earlier one (a "fax session up" read before "switched to fax" was stored) would
+    /// write a stale row (the fax call journaled as a voice call). Visible with a database of a few ms per query.
+    private var receptionTails: [Int64: (id: UUID, task: Task<Void, Never>)] = [:]
+    private func spawn(reception: Int64, _ body: @escaping @Sendable () async -> Void) {
+        let previous = receptionTails[reception]?.task
+        let id = UUID()
+        let task = Task {
+            await previous?.value
+            await body()
+            await self.taskDone(id, reception: reception)
+        }
+        handlerTasks[id] = task
+        receptionTails[reception] = (id, task)
+    }
+    private func taskDone(_ id: UUID, reception: Int64) {
+        handlerTasks[id] = nil
+        if receptionTails[reception]?.id == id { receptionTails[reception] = nil }
+    }
 }
 
 // MARK: - Software fax engine
@@ -715,7 +735,7 @@ extension CAPIFaxTransport {
                     let info = FaxSessionInfo(bitRate: rate, fine: fine, remoteStationID: ident, ecm: ecm, engine: .software,
                                               compression: compression.core)
                     let handler = self.handler
-                    spawn { await handler.faxConnected(receptionID: reception, info: info) }
+                    spawn(reception: reception) { await handler.faxConnected(receptionID: reception, info: info) }
                 }
             case .page(let report, let page):
                 logger.info("fax page", metadata: ["plci": "\(String(plci, radix: 16))", "page": "\(report.page)",
