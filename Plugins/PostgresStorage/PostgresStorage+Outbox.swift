@@ -41,6 +41,13 @@ extension PostgresStorage: SharedOutboxStorage {
                 "CREATE INDEX outbox_call ON outbox (callID) WHERE callID IS NOT NULL",
                 "CREATE INDEX outbox_job ON outbox (jobID) WHERE jobID IS NOT NULL",
             ]),
+            // A node that dies between the server's 250 (sentAt committed) and telling the journal must still tell
+            // it at the next scan, as the file store's sent marker does: the row stays pending until reportedAt.
+            PostgresMigration(name: "outbox-v2-reported", statements: [
+                "ALTER TABLE outbox ADD COLUMN reportedAt timestamptz",
+                "UPDATE outbox SET reportedAt = sentAt WHERE sentAt IS NOT NULL",
+                "CREATE INDEX outbox_unreported ON outbox (id) WHERE sentAt IS NOT NULL AND reportedAt IS NULL",
+            ]),
         ]
     }
 
@@ -75,7 +82,8 @@ struct PostgresOutboxStore: OutboxStore {
 
     func pending() async throws -> [Outbox.Envelope] {
         try await storage.rows("list outbox", PostgresQuery(unsafeSQL:
-            "SELECT \(Self.columns) FROM outbox WHERE sentAt IS NULL AND failedAt IS NULL ORDER BY id")).map(Self.envelope)
+            "SELECT \(Self.columns) FROM outbox WHERE failedAt IS NULL AND (sentAt IS NULL OR reportedAt IS NULL) ORDER BY id"))
+            .map(Self.envelope)
     }
 
     func take(_ e: Outbox.Envelope) async throws -> OutboxTake {
@@ -110,7 +118,13 @@ struct PostgresOutboxStore: OutboxStore {
     }
 
     func removeQueued(_ envelope: Outbox.Envelope, meta: Logger.Metadata) async {
-        // markSent dropped the bytes already; the row stays as the id's tombstone.
+        // markSent dropped the bytes already; the row stays as the id's tombstone and leaves the pending list.
+        do {
+            try await storage.run("mark mail reported", "UPDATE outbox SET reportedAt = now() WHERE id = \(envelope.id) AND sentAt IS NOT NULL")
+        } catch {
+            // Seen again at the next scan: wasSent, so never sent again, only reported again.
+            storage.logger.error("mail delivered, but the outbox row cannot be closed: \(error)", metadata: meta)
+        }
     }
 
     func recordRetry(_ e: Outbox.Envelope) async throws {
