@@ -292,7 +292,19 @@ public actor SendQueue: Service {
     private func attempt(_ job: FaxJob) async {
         let meta: Logger.Metadata = ["job": "\(job.id ?? 0)", "number": "\(job.number)", "try": "\(job.tries)"]
         var job = job
-        let sff: [UInt8] = (try? await storage.jobDocument(job)) ?? nil ?? []
+        let sff: [UInt8]
+        do {
+            sff = try await storage.jobDocument(job) ?? []
+        } catch {
+            // The storage did not answer (e.g. the database is unreachable): that says nothing about the document,
+            // so the job is neither dialled nor failed; it goes back to the queue for a later try.
+            logger.error("the job's document cannot be read now; not dialled, back to the queue: \(error)", metadata: meta)
+            var back = job
+            back.nextAttemptAt = Date().addingTimeInterval(60)
+            await giveBack(back, why: "the document could not be read from the storage")
+            finished(job)
+            return
+        }
         let outcome: SendOutcome
         // The configuration now decides, not the one the job was accepted under: number and dial string are
         // checked again, and the dial string is made afresh from the E.164 number by today's line rules.
