@@ -373,7 +373,7 @@ struct PostgresEngineColumns: Sendable {
         self.engine = engine?.rawValue; self.compression = compression?.rawValue; self.ecmRetransmittedFrames = ecmRetransmittedFrames
         t30FailureKind = failure?.kind.rawValue; t30FailureCode = failure?.code; t30FailureText = failure?.text
         t30FailureBitRate = failure?.bitRate
-        pageStatistics = pages.isEmpty ? nil : Self.encode(pages)
+        pageStatistics = FaxPageStatistics.storedText(pages)
     }
 
     init(_ r: CallRecord) {
@@ -397,15 +397,6 @@ struct PostgresEngineColumns: Sendable {
             T30Failure(kind: T30Failure.Kind(rawValue: $0) ?? .other, code: t30FailureCode ?? 0, text: t30FailureText ?? "", bitRate: t30FailureBitRate)
         }
     }
-    var pages: [FaxPageStatistics] {
-        // Display-only: an unreadable list shows as none rather than failing the whole row.
-        guard let text = pageStatistics, let list = try? JSONDecoder().decode([FaxPageStatistics].self, from: Data(text.utf8)) else { return [] }
-        return list
-    }
+    var pages: [FaxPageStatistics] { FaxPageStatistics.fromStoredText(pageStatistics) }
 
-    static func encode(_ pages: [FaxPageStatistics]) -> String? {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return (try? encoder.encode(Array(pages.prefix(FaxPageStatistics.storedLimit)))).map { String(decoding: $0, as: UTF8.self) }
-    }
 }

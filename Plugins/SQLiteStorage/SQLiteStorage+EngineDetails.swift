@@ -46,7 +46,7 @@ struct EngineColumns {
         self.ecmRetransmittedFrames = ecmRetransmittedFrames
         t30FailureKind = failure?.kind.rawValue; t30FailureCode = failure?.code; t30FailureText = failure?.text
         t30FailureBitRate = failure?.bitRate
-        pageStatistics = pages.isEmpty ? nil : Self.encode(pages)
+        pageStatistics = FaxPageStatistics.storedText(pages)
     }
 
     init(engine: String?, compression: String?, ecmRetransmittedFrames: Int?, t30FailureKind: String?, t30FailureCode: Int?,
@@ -65,15 +65,6 @@ struct EngineColumns {
                        bitRate: t30FailureBitRate)
         }
     }
-    var pages: [FaxPageStatistics] {
-        // Display-only: an unreadable list shows as none rather than failing the whole row.
-        guard let text = pageStatistics, let list = try? JSONDecoder().decode([FaxPageStatistics].self, from: Data(text.utf8)) else { return [] }
-        return list
-    }
+    var pages: [FaxPageStatistics] { FaxPageStatistics.fromStoredText(pageStatistics) }
 
-    static func encode(_ pages: [FaxPageStatistics]) -> String? {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        return (try? encoder.encode(Array(pages.prefix(FaxPageStatistics.storedLimit)))).map { String(decoding: $0, as: UTF8.self) }
-    }
 }

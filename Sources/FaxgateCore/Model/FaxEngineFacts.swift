@@ -4,6 +4,21 @@ extension FaxPageStatistics {
     /// Pages kept per call or job: the page count is the remote's to choose (reception limits bound it too),
     /// and the list is for display only.
     public static let storedLimit = 1000
+
+    /// The text every storage plugin keeps in its page-statistics column (JSON, sorted keys, at most
+    /// `storedLimit` pages); nil for none. One rendering, so `storage migrate` copies it unchanged.
+    public static func storedText(_ pages: [FaxPageStatistics]) -> String? {
+        guard !pages.isEmpty else { return nil }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? encoder.encode(Array(pages.prefix(storedLimit)))).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Display-only: an unreadable list shows as none rather than failing the whole row.
+    public static func fromStoredText(_ text: String?) -> [FaxPageStatistics] {
+        guard let text, let list = try? JSONDecoder().decode([FaxPageStatistics].self, from: Data(text.utf8)) else { return [] }
+        return list
+    }
 }
 
 extension CallRecord {
